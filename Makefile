@@ -1,0 +1,59 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CUSTOMERS ?= 5000
+SEED ?= 42
+# `CUSTOMERS=100000 make bench` sets the bench's scale; without it the bench runs 10k.
+BENCH_CUSTOMERS := $(if $(filter environment command line,$(origin CUSTOMERS)),$(CUSTOMERS),10000)
+
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+export DO_NOT_TRACK := true
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_DISABLE_TELEMETRY := true
+
+.PHONY: install demo test ui mlflow bench lint manifest dagster-home clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# dagster-dbt reads dbt's manifest when the definitions are imported.
+manifest: install
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+
+dagster-home:
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: manifest dagster-home
+	$(BIN)/python -m orchestration generate --customers $(CUSTOMERS) --seed $(SEED)
+	$(BIN)/dagster asset materialize --select '*' -m orchestration.definitions
+	$(BIN)/python -m orchestration where
+
+test: manifest dagster-home
+	$(BIN)/python -m pytest
+
+ui: manifest dagster-home
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow: install
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/data/mlflow.db} \
+		--default-artifact-root $(CURDIR)/data/mlruns
+
+bench: manifest dagster-home
+	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED)
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models
+
+clean:
+	rm -rf data dbt_project/target great_expectations/uncommitted

@@ -1,0 +1,75 @@
+"""Run one stage of the pipeline in this process and report its time and peak memory as JSON.
+
+Run by bench.pipeline, one process per stage, so each stage's peak RSS is its own; dbt runs
+as a child process, whose peak is reported separately.
+"""
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+STAGES = {
+    "load": "group:raw",
+    "dbt": "group:staging or group:marts",
+    "ml": "group:ml",
+    "email": "group:email",
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("stage", choices=["generate", *STAGES])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if args.stage == "generate":
+        from orchestration.lib import settings
+        from orchestration.lib.demo_data import DemoParams, generate
+
+        counts = generate(
+            settings.landing_dir(),
+            settings.ground_truth_dir(),
+            DemoParams(customers=args.customers, seed=args.seed),
+        )
+        ok, detail = True, {k: v for k, v in counts.items() if k.endswith("_rows")}
+    else:
+        import dagster as dg
+
+        from orchestration.definitions import build_definitions
+
+        defs = build_definitions()
+        job = defs.resolve_implicit_global_asset_job_def()
+        selection = dg.AssetSelection.from_string(STAGES[args.stage]).resolve(
+            defs.resolve_asset_graph()
+        )
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            asset_selection=list(selection),
+            raise_on_error=False,
+        )
+        ok = result.success
+        detail = {}
+        for event in result.get_asset_materialization_events():
+            rows = event.materialization.metadata.get("dagster/row_count")
+            if rows is not None:
+                detail[event.asset_key.to_user_string()] = rows.value
+    seconds = time.perf_counter() - started
+    report = {
+        "stage": args.stage,
+        "ok": ok,
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_child_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        "rows": detail,
+    }
+    print("BENCH " + json.dumps(report))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

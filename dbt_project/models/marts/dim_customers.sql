@@ -1,0 +1,258 @@
+{#- Survivorship: each CRM attribute is the most recent non-null value among the person's CRM
+    records (latest signup first); the email falls back from CRM to orders, to web identify
+    events, to the email service. Consent is the CRM's latest consent record, overruled by an
+    unsubscribe, a complaint or a hard bounce at the email service. -#}
+
+with
+
+as_of as (
+
+    select * from {{ ref('pipeline_as_of') }}
+
+),
+
+identity_links as (
+
+    select * from {{ ref('identity_links') }}
+
+),
+
+crm_customers as (
+
+    select * from {{ ref('stg_crm__customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('fct_order_items') }}
+
+),
+
+web_events as (
+
+    select * from {{ ref('fct_web_events') }}
+
+),
+
+email_events as (
+
+    select * from {{ ref('fct_email_events') }}
+
+),
+
+stg_orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+stg_web_events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+people as (
+
+    select person_id, count(*) as source_records
+    from identity_links
+    group by person_id
+
+),
+
+crm_records as (
+
+    select identity_links.person_id, crm_customers.*
+    from crm_customers
+    inner join identity_links
+        on identity_links.source_table = 'crm_customers' and crm_customers.customer_id = identity_links.record_id
+
+),
+
+crm_profile as (
+
+    select
+        person_id,
+        count(*) as crm_records,
+        {{ latest_non_null('customer_id', 'signup_at') }} as customer_id,
+        {{ latest_non_null('case when is_email_valid then email end', 'signup_at') }} as crm_email,
+        {{ latest_non_null('first_name', 'signup_at') }} as first_name,
+        {{ latest_non_null('last_name', 'signup_at') }} as last_name,
+        {{ latest_non_null('phone_e164', 'signup_at') }} as phone_e164,
+        {{ latest_non_null('city', 'signup_at') }} as city,
+        {{ latest_non_null('country_code', 'signup_at') }} as country_code,
+        {{ latest_non_null('birth_date', 'signup_at') }} as birth_date,
+        {{ latest_non_null('loyalty_tier', 'signup_at') }} as loyalty_tier,
+        {{ latest_non_null('has_marketing_consent', 'consent_updated_at') }} as has_marketing_consent,
+        max(consent_updated_at) as consent_updated_at,
+        min(signup_at) as signed_up_at
+    from crm_records
+    group by person_id
+
+),
+
+order_emails as (
+
+    select identity_links.person_id, {{ latest_non_null('stg_orders.email', 'stg_orders.ordered_at') }} as email
+    from stg_orders
+    inner join identity_links
+        on identity_links.source_table = 'shop_orders' and stg_orders.order_id = identity_links.record_id
+    where stg_orders.is_email_valid
+    group by identity_links.person_id
+
+),
+
+identify_emails as (
+
+    select identity_links.person_id, {{ latest_non_null('stg_web_events.email', 'stg_web_events.occurred_at') }} as email
+    from stg_web_events
+    inner join identity_links
+        on identity_links.source_table = 'web_events' and stg_web_events.anonymous_id = identity_links.record_id
+    where stg_web_events.event_type = 'identify' and stg_web_events.is_email_valid
+    group by identity_links.person_id
+
+),
+
+recipient_emails as (
+
+    select person_id, min(record_id) as email
+    from identity_links
+    where source_table = 'esp_email_events'
+    group by person_id
+
+),
+
+order_stats as (
+
+    select
+        person_id,
+        count(*) as order_count,
+        sum(total_amount_eur) as total_revenue_eur,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at
+    from orders
+    group by person_id
+
+),
+
+category_counts as (
+
+    select person_id, category, sum(quantity) as units
+    from order_items
+    where category is not null
+    group by person_id, category
+
+),
+
+favourite_categories as (
+
+    select person_id, {{ latest_non_null('category', 'units') }} as favourite_category
+    from category_counts
+    group by person_id
+
+),
+
+web_stats as (
+
+    select
+        web_events.person_id,
+        count(*) filter (where web_events.event_type = 'product_view'
+            and web_events.occurred_at > as_of.as_of_at - interval 30 day) as product_views_30d,
+        count(*) filter (where web_events.event_type = 'add_to_cart'
+            and web_events.occurred_at > as_of.as_of_at - interval 30 day) as cart_adds_30d,
+        max(web_events.occurred_at) as last_seen_at
+    from web_events
+    cross join as_of
+    where web_events.occurred_at <= as_of.as_of_at
+    group by web_events.person_id
+
+),
+
+email_stats as (
+
+    select
+        email_events.person_id,
+        count(*) filter (where email_events.event_type = 'sent') as emails_sent,
+        count(*) filter (where email_events.event_type = 'open') as emails_opened,
+        count(*) filter (where email_events.event_type = 'click') as emails_clicked,
+        max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click')) as last_engaged_at,
+        bool_or(email_events.event_type = 'unsubscribe') as is_unsubscribed,
+        bool_or(email_events.event_type = 'complaint') as has_complained,
+        bool_or(email_events.event_type = 'bounce' and email_events.bounce_type = 'hard') as has_hard_bounced
+    from email_events
+    cross join as_of
+    where email_events.occurred_at <= as_of.as_of_at
+    group by email_events.person_id
+
+),
+
+joined as (
+
+    select
+        people.person_id,
+        crm_profile.customer_id,
+        coalesce(crm_profile.crm_email, order_emails.email, identify_emails.email, recipient_emails.email) as email,
+        crm_profile.first_name,
+        crm_profile.last_name,
+        crm_profile.phone_e164,
+        crm_profile.city,
+        crm_profile.country_code,
+        crm_profile.birth_date,
+        crm_profile.loyalty_tier,
+        crm_profile.signed_up_at,
+        coalesce(crm_profile.crm_records, 0) as crm_records,
+        people.source_records,
+        coalesce(crm_profile.has_marketing_consent, false) as has_marketing_consent,
+        crm_profile.consent_updated_at,
+        coalesce(email_stats.is_unsubscribed, false) as is_unsubscribed,
+        coalesce(email_stats.has_complained, false) as has_complained,
+        coalesce(email_stats.has_hard_bounced, false) as has_hard_bounced,
+        coalesce(order_stats.order_count, 0) as order_count,
+        coalesce(order_stats.total_revenue_eur, 0) as total_revenue_eur,
+        order_stats.first_order_at,
+        order_stats.last_order_at,
+        favourite_categories.favourite_category,
+        coalesce(web_stats.product_views_30d, 0) as product_views_30d,
+        coalesce(web_stats.cart_adds_30d, 0) as cart_adds_30d,
+        web_stats.last_seen_at,
+        coalesce(email_stats.emails_sent, 0) as emails_sent,
+        coalesce(email_stats.emails_opened, 0) as emails_opened,
+        coalesce(email_stats.emails_clicked, 0) as emails_clicked,
+        email_stats.last_engaged_at
+    from people
+    left join crm_profile on people.person_id = crm_profile.person_id
+    left join order_emails on people.person_id = order_emails.person_id
+    left join identify_emails on people.person_id = identify_emails.person_id
+    left join recipient_emails on people.person_id = recipient_emails.person_id
+    left join order_stats on people.person_id = order_stats.person_id
+    left join favourite_categories on people.person_id = favourite_categories.person_id
+    left join web_stats on people.person_id = web_stats.person_id
+    left join email_stats on people.person_id = email_stats.person_id
+
+),
+
+final as (
+
+    select
+        joined.*,
+        {{ is_valid_email('joined.email') }} as is_email_valid,
+        case when joined.order_count > 0
+            then cast(round(joined.total_revenue_eur / joined.order_count, 2) as decimal(18, 2))
+        end as avg_order_value_eur,
+        joined.has_marketing_consent
+            and not joined.is_unsubscribed
+            and not joined.has_complained
+            and not joined.has_hard_bounced
+            and {{ is_valid_email('joined.email') }} as is_marketable
+    from joined
+
+)
+
+select * from final

@@ -1,0 +1,31 @@
+with
+
+email_events as (
+
+    select * from {{ ref('stg_esp__email_events') }}
+
+),
+
+identity_links as (
+
+    select * from {{ ref('identity_links') }}
+    where source_table = 'esp_email_events'
+
+),
+
+final as (
+
+    select
+        email_events.event_id,
+        identity_links.person_id,
+        email_events.campaign_id,
+        email_events.event_type,
+        email_events.occurred_at,
+        email_events.bounce_type,
+        email_events.link_url
+    from email_events
+    inner join identity_links on email_events.email = identity_links.record_id
+
+)
+
+select * from final

@@ -1,0 +1,43 @@
+with
+
+web_events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+identity_links as (
+
+    select * from {{ ref('identity_links') }}
+    where source_table = 'web_events'
+
+),
+
+products as (
+
+    select * from {{ ref('stg_shop__products') }}
+
+),
+
+final as (
+
+    select
+        web_events.event_id,
+        identity_links.person_id,
+        web_events.anonymous_id,
+        web_events.customer_id,
+        web_events.session_id,
+        web_events.event_type,
+        web_events.occurred_at,
+        web_events.received_at,
+        web_events.product_id,
+        products.category,
+        web_events.search_query,
+        web_events.quantity
+    from web_events
+    inner join identity_links on web_events.anonymous_id = identity_links.record_id
+    left join products on web_events.product_id = products.product_id
+
+)
+
+select * from final

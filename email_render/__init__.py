@@ -1,0 +1,1 @@
+"""Personalized email rendering and export. No Dagster here."""

@@ -1,0 +1,1 @@
+"""Customer models: point-in-time features, propensity, recommendations. No Dagster here."""

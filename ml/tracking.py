@@ -1,0 +1,72 @@
+"""MLflow bookkeeping: experiments with a project-local artifact store, champion gating."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+
+
+def configure(tracking_uri: str, artifacts_dir: Path, experiment: str) -> str:
+    """Point MLflow at the project's store and return the experiment id."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(tracking_uri)
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None:
+        mlflow.set_experiment(experiment_id=existing.experiment_id)
+        return existing.experiment_id
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    experiment_id = mlflow.create_experiment(
+        experiment, artifact_location=artifacts_dir.resolve().as_uri()
+    )
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_sklearn_model(model, name: str, example, registered_name: str):
+    """Log a fitted model with its signature and a person-free input example, and register it."""
+    signature = infer_signature(example, model.predict_proba(example)[:, 1])
+    return mlflow.sklearn.log_model(
+        model,
+        name=name,
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+        serialization_format="cloudpickle",
+    )
+
+
+def promote_if_better(
+    registered_name: str, version: str, metric: str, value: float
+) -> tuple[bool, str]:
+    """Give `version` the champion alias if it beats the current champion on `metric`.
+
+    Returns whether it was promoted and why, so the run can record the decision."""
+    client = MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(registered_name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        current = None
+    if current is None:
+        client.set_registered_model_alias(registered_name, CHAMPION, version)
+        return True, f"no champion yet: version {version} becomes champion ({metric}={value:.4f})"
+    champion_value = client.get_run(current.run_id).data.metrics.get(metric)
+    if champion_value is None or value > champion_value:
+        client.set_registered_model_alias(registered_name, CHAMPION, version)
+        return (
+            True,
+            f"version {version} ({metric}={value:.4f}) beats champion v{current.version} ({champion_value})",
+        )
+    return (
+        False,
+        f"champion v{current.version} ({metric}={champion_value:.4f}) kept over version {version} ({value:.4f})",
+    )
+
+
+def load_champion(registered_name: str):
+    return mlflow.sklearn.load_model(f"models:/{registered_name}@{CHAMPION}")

@@ -1,0 +1,1 @@
+"""Dagster code location and command line of the email personalization pipeline."""

@@ -1,0 +1,82 @@
+"""Command line: `python -m orchestration <command>` (also installed as `mailpipe`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from orchestration.lib import settings
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from orchestration.lib.demo_data import DemoParams, generate
+
+    params = DemoParams(customers=args.customers, seed=args.seed, end=args.end)
+    landing = settings.landing_dir()
+    truth = settings.ground_truth_dir()
+    counts = generate(landing, truth, params)
+    print(f"Generated demo data for {args.customers:,} customers (seed {args.seed}):")
+    for key, value in sorted(counts.items()):
+        print(f"  {key:<28} {value:>12,}")
+    print(f"  landing files: {landing}")
+    print(f"  ground truth:  {truth}")
+    return 0
+
+
+def _where(args: argparse.Namespace) -> int:
+    """Print where a run's results are, with the figures a newcomer wants to see first."""
+    import duckdb
+
+    warehouse = settings.warehouse_path()
+    print("\nResults")
+    print(f"  warehouse (DuckDB):   {warehouse}")
+    if warehouse.exists():
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            for table in (
+                "raw.load_audit",
+                "raw.quarantine",
+                "marts.dim_customers",
+                "marts.fct_orders",
+                "marts.identity_links",
+                "ml.customer_scores",
+                "ml.customer_recommendations",
+                "email.send_audience",
+            ):
+                try:
+                    n = conn.execute(f"select count(*) from {table}").fetchone()[0]
+                except duckdb.Error:
+                    n = "missing"
+                print(f"    {table:<30} {n:>10}")
+    print(f"  MLflow runs:          {settings.mlflow_tracking_uri()}  (browse: make mlflow)")
+    exports = settings.exports_dir()
+    print(f"  exported sends:       {exports}")
+    for upload in sorted(exports.glob("*/*/sends.jsonl")):
+        lines = sum(1 for _ in upload.open(encoding="utf-8"))
+        print(f"    {upload.relative_to(exports)}  ({lines} sends)")
+        print(f"    previews: {upload.parent / 'previews' / 'index.html'}")
+    docs = settings.gx_context_dir() / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    print(f"  data quality (GX):    {docs}")
+    print("  Dagster UI:           make ui  (http://127.0.0.1:3000)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings.disable_telemetry()
+    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="write deterministic demo landing files and ground truth")
+    gen.add_argument("--customers", type=int, default=2_000)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument(
+        "--end", default="2026-11-01T00:00:00", help="last moment of the history (UTC)"
+    )
+    gen.set_defaults(func=_generate)
+    sub.add_parser("where", help="print where the results of the last run are").set_defaults(
+        func=_where
+    )
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Who may be mailed, and each campaign's recipients streamed from the warehouse."""
+
+from collections.abc import Iterator
+
+import duckdb
+
+from email_render.campaign import Campaign
+
+BATCH_ROWS = 5_000
+
+# Only marketable people enter the send audience: consent, no unsubscribe, complaint or hard
+# bounce, and a valid email. No campaign can widen it.
+SEND_AUDIENCE_SQL = """
+    with recs as (
+        select r.person_id,
+            list(struct_pack(product_id := p.product_id, product_name := p.product_name,
+                             product_url := p.product_url, image_url := p.image_url,
+                             price := cast(p.price as double))
+                 order by r.rank) as products
+        from ml.customer_recommendations as r
+        join marts.dim_products as p on r.product_id = p.product_id
+        group by r.person_id
+    )
+    select c.person_id, c.email, c.first_name, c.last_name, c.city, c.country_code,
+        c.favourite_category, c.loyalty_tier, c.order_count, c.has_marketing_consent,
+        c.is_unsubscribed, c.has_complained, c.has_hard_bounced, c.is_email_valid,
+        s.purchase_propensity, r.products
+    from marts.dim_customers as c
+    left join recs as r on c.person_id = r.person_id
+    left join ml.customer_scores as s on c.person_id = s.person_id
+    where c.is_marketable
+"""
+
+# Campaign conditions come from this fixed vocabulary, checked by load_campaign; campaign text
+# never reaches the SQL.
+CONDITIONS = {
+    "is_marketable": "true",
+    "has_marketing_consent": "has_marketing_consent",
+    "is_email_valid": "is_email_valid",
+    "has_ordered": "order_count > 0",
+    "has_recommendations": "len(coalesce(products, [])) > 0",
+}
+
+
+def campaign_sql(campaign: Campaign) -> str:
+    where = " and ".join(CONDITIONS[c] for c in campaign.audience)
+    return f"select * from email.send_audience where {where} order by person_id"
+
+
+def stream_recipients(
+    conn: duckdb.DuckDBPyConnection, campaign: Campaign, extra: dict
+) -> Iterator[dict]:
+    """One dict per recipient; `extra` values are constants or functions of the recipient."""
+    cursor = conn.execute(campaign_sql(campaign))
+    columns = [d[0] for d in cursor.description]
+    while rows := cursor.fetchmany(BATCH_ROWS):
+        for row in rows:
+            recipient = dict(zip(columns, row, strict=True))
+            recipient["products"] = recipient["products"] or []
+            yield {
+                **recipient,
+                **{k: (v(recipient) if callable(v) else v) for k, v in extra.items()},
+            }

@@ -1,0 +1,1187 @@
+"""Deterministic demo data: four sources of landing files, and the truth behind them.
+
+True persons are simulated first; the landing files are views of them through a CRM, a web
+tracker, a shop and an email service, each with the dirt those systems really produce. What
+the pipeline should find (the person behind every record, the generating parameters, every
+row that was made dirty and how) goes to the ground-truth folder, which the pipeline never
+reads; tests and evaluations do.
+
+Structure a model can learn:
+- repeat purchases follow BG/NBD (Poisson purchasing at rate lambda ~ Gamma(r, alpha) per day,
+  dropout after each purchase with p ~ Beta(a, b)), spend per order follows Gamma-Gamma;
+- email engagement rises with the purchase rate, so propensity rises with engagement,
+  recency and frequency;
+- a yearly season (peak in December) warps purchase and browsing times;
+- each person has category affinities that drive views, carts and order lines;
+- each person opens email around a preferred hour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CATEGORIES = ("apparel", "shoes", "beauty", "home", "electronics", "outdoor", "kids", "accessories")
+PRODUCTS_PER_CATEGORY = 25
+FIRST_NAMES = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ida",
+    "Jonas",
+    "Klara",
+    "Leon",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Samuel",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wendy",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Liam",
+    "Sophie",
+    "Lucas",
+    "Chloe",
+    "Mateo",
+    "Isabel",
+    "Finn",
+    "Hannah",
+    "Oscar",
+    "Lena",
+    "Elias",
+    "Marie",
+    "Theo",
+    "Julia",
+    "Max",
+    "Lea",
+    "Arthur",
+    "Alice",
+    "Louis",
+    "Nora",
+    "Henry",
+    "Ella",
+    "James",
+    "Grace",
+]
+LAST_NAMES = [
+    "Smith",
+    "Miller",
+    "Schmidt",
+    "Dubois",
+    "Jansen",
+    "Garcia",
+    "Brown",
+    "Wilson",
+    "Martin",
+    "Bernard",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Visser",
+    "Bakker",
+    "Moreau",
+    "Laurent",
+    "Lopez",
+    "Martinez",
+    "Taylor",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Clarke",
+    "Hughes",
+    "Edwards",
+    "Green",
+    "Hall",
+    "Wood",
+    "Harris",
+    "Lewis",
+    "Young",
+    "King",
+    "Lee",
+    "Baker",
+    "Hill",
+    "Scott",
+    "Adams",
+    "Campbell",
+    "Mitchell",
+    "Turner",
+    "Parker",
+    "Collins",
+]
+COUNTRIES = {
+    # code: (weight, currency, rate per EUR, calling code, cities, national trunk prefix)
+    "DE": (0.30, "EUR", 1.0, "49", ("Berlin", "Hamburg", "Munich", "Cologne", "Leipzig"), "0"),
+    "FR": (0.15, "EUR", 1.0, "33", ("Paris", "Lyon", "Marseille", "Lille", "Nantes"), "0"),
+    "NL": (0.10, "EUR", 1.0, "31", ("Amsterdam", "Utrecht", "Rotterdam", "Eindhoven"), "0"),
+    "GB": (0.20, "GBP", 0.86, "44", ("London", "Manchester", "Leeds", "Bristol", "Glasgow"), "0"),
+    "US": (0.25, "USD", 1.08, "1", ("New York", "Chicago", "Austin", "Seattle", "Denver"), "1"),
+}
+EMAIL_DOMAINS = ("example.com", "mail.example.org", "post.example.net", "inbox.example.de")
+PRODUCT_WORDS = {
+    "apparel": ("Linen Shirt", "Wool Sweater", "Denim Jacket", "Cotton Tee", "Rain Coat"),
+    "shoes": ("Trail Runner", "Leather Boot", "Canvas Sneaker", "Suede Loafer", "Sandal"),
+    "beauty": ("Face Serum", "Night Cream", "Lip Balm", "Hair Oil", "Sun Fluid"),
+    "home": ("Ceramic Mug", "Linen Throw", "Oak Board", "Glass Vase", "Scented Candle"),
+    "electronics": ("Earbuds", "Desk Lamp", "Power Bank", "Speaker", "Smart Plug"),
+    "outdoor": ("Day Pack", "Camping Mug", "Trek Poles", "Tent Light", "Water Bottle"),
+    "kids": ("Wooden Train", "Story Book", "Plush Bear", "Puzzle", "Rain Boots"),
+    "accessories": ("Leather Belt", "Wool Scarf", "Canvas Tote", "Sunglasses", "Watch Strap"),
+}
+CATEGORY_PRICE = {
+    "apparel": 45.0,
+    "shoes": 85.0,
+    "beauty": 22.0,
+    "home": 30.0,
+    "electronics": 70.0,
+    "outdoor": 40.0,
+    "kids": 25.0,
+    "accessories": 35.0,
+}
+SHOP_URL = "https://shop.example.com"
+CDN_URL = "https://cdn.shop.example.com"
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    """Everything that decides the demo data; written to ground_truth/params.json."""
+
+    customers: int = 2_000
+    seed: int = 42
+    end: str = "2026-11-01T00:00:00"
+    history_days: int = 730
+    # BG/NBD: purchase rate lambda ~ Gamma(shape=r, rate=alpha) per day; dropout p ~ Beta(a, b).
+    bgnbd_r: float = 0.6
+    bgnbd_alpha: float = 45.0
+    bgnbd_a: float = 0.9
+    bgnbd_b: float = 3.5
+    # Gamma-Gamma: spend per order ~ Gamma(shape=p, rate=nu), nu ~ Gamma(shape=q, rate=gamma), EUR.
+    gg_p: float = 6.0
+    gg_q: float = 3.5
+    gg_gamma: float = 25.0
+    seasonality_amplitude: float = 0.25
+    seasonality_peak_day_of_year: int = 350
+    crm_share: float = 0.85
+    crm_buyer_share: float = 0.65
+    visitor_share: float = 0.25
+    consent_share: float = 0.7
+    campaign_every_days: int = 14
+    campaign_history_days: int = 364
+    campaign_audience_share: float = 0.35
+    dirt: dict = field(
+        default_factory=lambda: {
+            "crm_fuzzy_duplicate_person": 0.03,
+            "crm_duplicate_id": 0.01,
+            "crm_malformed_line": 0.002,
+            "email_case_variant": 0.10,
+            "email_whitespace": 0.05,
+            "email_invalid": 0.01,
+            "phone_missing": 0.08,
+            "first_name_missing": 0.03,
+            "birth_date_missing": 0.10,
+            "city_missing": 0.03,
+            "account_order_as_guest": 0.10,
+            "order_duplicate_id": 0.005,
+            "order_malformed_line": 0.001,
+            "web_malformed_line": 0.002,
+            "web_unknown_event_type": 0.005,
+            "web_duplicate_id": 0.005,
+            "web_late_arrival": 0.01,
+            "esp_malformed_line": 0.001,
+            "esp_unknown_event_type": 0.003,
+            "esp_duplicate_id": 0.003,
+        }
+    )
+
+
+@dataclass
+class _Out:
+    """Collects what the generator learned while writing, for ground truth."""
+
+    dirty_rows: list[pd.DataFrame] = field(default_factory=list)
+    records: list[pd.DataFrame] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+
+def generate(landing_dir: Path, ground_truth_dir: Path, params: DemoParams) -> dict:
+    """Write landing files and ground truth for `params`; return a summary of what was written."""
+    rng = np.random.default_rng(params.seed)
+    end = pd.Timestamp(params.end)
+    start = end - pd.Timedelta(days=params.history_days)
+    out = _Out()
+
+    products = _products(rng)
+    persons = _persons(rng, params, start)
+    orders, items = _purchases(rng, params, persons, products, start)
+    persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
+    web_events = _web_events(rng, params, persons, orders, items, products, start, end)
+    email_events = _email_events(rng, params, persons, products, end)
+
+    for source in ("crm", "web", "shop", "esp"):
+        (landing_dir / source).mkdir(parents=True, exist_ok=True)
+    ground_truth_dir.mkdir(parents=True, exist_ok=True)
+
+    _write_products(products, landing_dir / "shop", out)
+    _write_crm(rng, params, persons, end, landing_dir / "crm", out)
+    _write_orders(rng, params, persons, orders, items, landing_dir / "shop", out)
+    _write_web(rng, params, web_events, persons, landing_dir / "web", out)
+    _write_esp(rng, params, email_events, persons, landing_dir / "esp", out)
+
+    _write_ground_truth(params, persons, orders, ground_truth_dir, out)
+    return out.counts
+
+
+# --- simulation ---------------------------------------------------------------------------
+
+
+def _products(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for c, category in enumerate(CATEGORIES):
+        words = PRODUCT_WORDS[category]
+        for i in range(PRODUCTS_PER_CATEGORY):
+            product_id = f"SKU-{c + 1}{i + 1:03d}"
+            name = (
+                f"{('Classic', 'Everyday', 'Premium', 'Studio', 'Nordic')[i // 5]} {words[i % 5]}"
+            )
+            price = round(float(CATEGORY_PRICE[category] * rng.lognormal(0.0, 0.35)), 2)
+            slug = name.lower().replace(" ", "-")
+            rows.append(
+                {
+                    "product_id": product_id,
+                    "product_name": name,
+                    "category": category,
+                    "category_index": c,
+                    "rank_in_category": i,
+                    "price": price,
+                    "currency": "EUR",
+                    "product_url": f"{SHOP_URL}/p/{slug}-{product_id.lower()}",
+                    "image_url": f"{CDN_URL}/img/{product_id.lower()}.jpg",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _seasonal_clock(params: DemoParams, start: pd.Timestamp):
+    """Map operational time (homogeneous) to calendar days with a yearly seasonal intensity."""
+    grid = np.linspace(0.0, params.history_days + 400.0, 40_000)
+    day_of_year = (start.dayofyear + grid) % 365.25
+    intensity = 1.0 + params.seasonality_amplitude * np.cos(
+        2 * np.pi * (day_of_year - params.seasonality_peak_day_of_year) / 365.25
+    )
+    operational = np.concatenate(
+        [[0.0], np.cumsum((intensity[1:] + intensity[:-1]) / 2 * np.diff(grid))]
+    )
+
+    def to_calendar(u: np.ndarray) -> np.ndarray:
+        return np.interp(u, operational, grid)
+
+    def to_operational(c: np.ndarray) -> np.ndarray:
+        return np.interp(c, grid, operational)
+
+    return to_calendar, to_operational
+
+
+def _persons(rng: np.random.Generator, params: DemoParams, start: pd.Timestamp) -> pd.DataFrame:
+    n = params.customers
+    n_visitors = int(round(n * params.visitor_share))
+    total = n + n_visitors
+    kind = np.where(rng.random(n) < params.crm_share, "crm", "guest")
+    kind = np.concatenate([kind, np.full(n_visitors, "visitor")])
+
+    lam = rng.gamma(shape=params.bgnbd_r, scale=1.0 / params.bgnbd_alpha, size=total)
+    drop = rng.beta(params.bgnbd_a, params.bgnbd_b, size=total)
+    nu = rng.gamma(shape=params.gg_q, scale=1.0 / params.gg_gamma, size=total)
+    lam_quantile = stats.gamma.cdf(lam, a=params.bgnbd_r, scale=1.0 / params.bgnbd_alpha)
+    engagement = np.clip(0.55 * lam_quantile + 0.45 * rng.beta(2.0, 2.5, size=total), 0.01, 0.99)
+
+    codes = list(COUNTRIES)
+    weights = np.array([COUNTRIES[c][0] for c in codes])
+    country_idx = rng.choice(len(codes), size=total, p=weights / weights.sum())
+    country = np.array(codes)[country_idx]
+    city = np.array([COUNTRIES[c][4][rng.integers(len(COUNTRIES[c][4]))] for c in country])
+    first = np.array(FIRST_NAMES)[rng.integers(len(FIRST_NAMES), size=total)]
+    last = np.array(LAST_NAMES)[rng.integers(len(LAST_NAMES), size=total)]
+    domain = np.array(EMAIL_DOMAINS)[rng.integers(len(EMAIL_DOMAINS), size=total)]
+    idx = np.arange(total)
+    email = np.char.add(
+        np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(last)),
+        np.char.add(idx.astype(str), np.char.add("@", domain)),
+    )
+    subscriber = rng.integers(10_000_000, 99_999_999, size=total).astype(str)
+    national = np.where(
+        country == "US",
+        np.char.add("415", np.char.ljust(subscriber, 7).astype("U7")),
+        np.char.add("15", subscriber),
+    )
+    calling = np.array([f"+{COUNTRIES[c][3]}" for c in country])
+    phone = np.char.add(calling, national)
+
+    acquired_day = rng.uniform(0, params.history_days - 1, size=total)
+    is_buyer = (kind == "guest") | ((kind == "crm") & (rng.random(total) < params.crm_buyer_share))
+    first_purchase_day = acquired_day + rng.exponential(5.0, size=total)
+    is_buyer &= first_purchase_day < params.history_days
+    is_buyer &= kind != "visitor"
+    # A guest exists because of an order, so they are acquired at their first purchase.
+    affinity = rng.dirichlet(np.full(len(CATEGORIES), 0.35), size=total)
+    age_days = rng.uniform(18 * 365.25, 75 * 365.25, size=total)
+    birth_date = (start + pd.Timedelta(days=params.history_days)) - pd.to_timedelta(
+        age_days, unit="D"
+    )
+
+    persons = pd.DataFrame(
+        {
+            "person_key": [f"P{i + 1:07d}" for i in idx],
+            "kind": kind,
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone_e164": phone,
+            "country": country,
+            "city": city,
+            "birth_date": birth_date.normalize(),
+            "acquired_day": acquired_day,
+            "is_buyer": is_buyer,
+            "first_purchase_day": np.where(is_buyer, first_purchase_day, np.nan),
+            "purchase_rate_per_day": lam,
+            "dropout_probability": drop,
+            "spend_rate_nu": nu,
+            "engagement": engagement,
+            "preferred_hour": rng.choice(np.arange(24), size=total, p=_hour_weights()),
+            "has_consent": rng.random(total) < (params.consent_share - 0.2 + 0.4 * engagement),
+        }
+    )
+    persons["favourite_category"] = np.array(CATEGORIES)[affinity.argmax(axis=1)]
+    for c, category in enumerate(CATEGORIES):
+        persons[f"affinity_{category}"] = affinity[:, c]
+    return persons
+
+
+def _affinity(persons: pd.DataFrame) -> np.ndarray:
+    return persons[[f"affinity_{c}" for c in CATEGORIES]].to_numpy()
+
+
+def _hour_weights() -> np.ndarray:
+    hours = np.arange(24)
+    w = 0.2 + np.exp(-((hours - 8) ** 2) / 6) + np.exp(-((hours - 20) ** 2) / 8) * 1.3
+    return w / w.sum()
+
+
+def _purchases(rng, params: DemoParams, persons: pd.DataFrame, products: pd.DataFrame, start):
+    to_calendar, to_operational = _seasonal_clock(params, start)
+    buyers = np.flatnonzero(persons["is_buyer"].to_numpy())
+    lam = persons["purchase_rate_per_day"].to_numpy()[buyers]
+    drop = persons["dropout_probability"].to_numpy()[buyers]
+    nu = persons["spend_rate_nu"].to_numpy()[buyers]
+    t_first = persons["first_purchase_day"].to_numpy()[buyers]
+
+    who = [buyers]
+    when = [t_first]
+    u = to_operational(t_first)
+    horizon_u = to_operational(np.array([params.history_days]))[0]
+    alive = rng.random(len(buyers)) >= drop  # dropout may follow the first purchase too
+    active = np.arange(len(buyers))[alive]
+    while len(active):
+        u[active] += rng.exponential(1.0 / lam[active])
+        in_window = u[active] < horizon_u
+        active = active[in_window]
+        if not len(active):
+            break
+        who.append(buyers[active])
+        when.append(to_calendar(u[active]))
+        active = active[rng.random(len(active)) >= drop[active]]
+
+    person_idx = np.concatenate(who)
+    day = np.concatenate(when)
+    order = np.argsort(day, kind="stable")
+    person_idx, day = person_idx[order], day[order]
+    spend_rate = nu[np.searchsorted(buyers, person_idx)]
+    amount_eur = rng.gamma(shape=params.gg_p, scale=1.0 / spend_rate)
+    # Shops take orders by day more than by night.
+    hour = rng.choice(np.arange(24), size=len(day), p=_hour_weights())
+    ordered_at = start + pd.to_timedelta(
+        np.floor(day) + (hour + rng.random(len(day))) / 24, unit="D"
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"O{i + 1:08d}" for i in range(len(day))],
+            "person_idx": person_idx,
+            "ordered_at": ordered_at,
+            "amount_eur": np.round(amount_eur, 2),
+        }
+    )
+
+    n_items = 1 + rng.binomial(3, 0.25, size=len(orders))
+    line_order = np.repeat(np.arange(len(orders)), n_items)
+    line_number = np.concatenate([np.arange(1, k + 1) for k in n_items]) if len(orders) else []
+    affinity = _affinity(persons)
+    product_idx = _draw_products(rng, affinity[person_idx[line_order]], products)
+    quantity = 1 + rng.binomial(2, 0.15, size=len(line_order))
+    list_price = products["price"].to_numpy()[product_idx] * quantity
+    list_total = np.bincount(line_order, weights=list_price, minlength=len(orders))
+    # Order totals follow Gamma-Gamma; lines carry the order's prices after discounts and fees.
+    factor = orders["amount_eur"].to_numpy() / list_total
+    items = pd.DataFrame(
+        {
+            "order_idx": line_order,
+            "line_number": line_number,
+            "product_idx": product_idx,
+            "quantity": quantity,
+            "unit_price_eur": np.round(
+                products["price"].to_numpy()[product_idx] * factor[line_order], 2
+            ),
+        }
+    )
+    return orders, items
+
+
+def _draw_products(rng, affinity_rows: np.ndarray, products: pd.DataFrame) -> np.ndarray:
+    """Category by the person's affinity, product by a Zipf-like popularity within it."""
+    if len(affinity_rows) == 0:
+        return np.array([], dtype=int)
+    cum = affinity_rows.cumsum(axis=1)
+    category = (rng.random(len(affinity_rows))[:, None] > cum).sum(axis=1)
+    category = np.minimum(category, len(CATEGORIES) - 1)
+    popularity = 1.0 / np.arange(1, PRODUCTS_PER_CATEGORY + 1) ** 1.1
+    rank = rng.choice(PRODUCTS_PER_CATEGORY, size=len(category), p=popularity / popularity.sum())
+    return category * PRODUCTS_PER_CATEGORY + rank
+
+
+def _web_events(rng, params, persons, orders, items, products, start, end) -> pd.DataFrame:
+    n = len(persons)
+    kind = persons["kind"].to_numpy()
+    devices = 1 + (rng.random(n) < 0.35)
+    anon = np.array([f"anon-{x:012x}" for x in rng.integers(0, 2**48, size=2 * n)]).reshape(n, 2)
+    affinity = _affinity(persons)
+    blocks = []
+
+    def session_frame(person_idx, started_at, kinds):
+        m = len(person_idx)
+        device = (rng.random(m) * devices[person_idx]).astype(int)
+        return pd.DataFrame(
+            {
+                "session_id": [f"s-{x:012x}" for x in rng.integers(0, 2**48, size=m)],
+                "person_idx": person_idx,
+                "anonymous_id": anon[person_idx, device],
+                "started_at": started_at,
+                "session_kind": kinds,
+            }
+        )
+
+    # Sessions that end in an order: browse the ordered products, cart them, check out.
+    order_person = orders["person_idx"].to_numpy()
+    purchase_sessions = session_frame(
+        order_person,
+        orders["ordered_at"] - pd.to_timedelta(rng.uniform(5, 40, size=len(orders)), unit="m"),
+        "purchase",
+    )
+    purchase_sessions["order_idx"] = np.arange(len(orders))
+    is_guest_order = (kind[order_person] == "guest") | (
+        rng.random(len(orders)) < params.dirt["account_order_as_guest"]
+    )
+    orders["is_guest_checkout"] = is_guest_order
+    purchase_sessions["logs_in"] = ~is_guest_order & (rng.random(len(orders)) < 0.85)
+    purchase_sessions["identifies"] = is_guest_order & (rng.random(len(orders)) < 0.7)
+
+    # Browsing sessions, more for engaged people and spread over the season.
+    to_calendar, to_operational = _seasonal_clock(params, start)
+    engagement = persons["engagement"].to_numpy()
+    acquired = persons["acquired_day"].to_numpy()
+    span_years = (params.history_days - acquired) / 365.25
+    expected = np.where(kind == "visitor", 1.5, 3.0 * (0.3 + engagement) * span_years + 0.5)
+    n_sessions = rng.poisson(expected)
+    browse_person = np.repeat(np.arange(n), n_sessions)
+    lo = to_operational(acquired[browse_person])
+    hi = to_operational(np.full(len(browse_person), params.history_days - 1e-3))
+    browse_day = to_calendar(lo + rng.random(len(browse_person)) * (hi - lo))
+    hour = rng.choice(np.arange(24), size=len(browse_person), p=_hour_weights())
+    browse_started = start + pd.to_timedelta(
+        np.floor(browse_day) + (hour + rng.random(len(hour))) / 24, unit="D"
+    )
+    browse = session_frame(browse_person, browse_started, "browse")
+    browse["order_idx"] = -1
+    browse["logs_in"] = (kind[browse_person] == "crm") & (rng.random(len(browse)) < 0.35)
+    browse["identifies"] = (kind[browse_person] == "guest") & (rng.random(len(browse)) < 0.1)
+    sessions = pd.concat([purchase_sessions, browse], ignore_index=True)
+
+    def events(session_rows: np.ndarray, event_type: str, offset_s: np.ndarray, **cols):
+        s = sessions.iloc[session_rows]
+        frame = pd.DataFrame(
+            {
+                "session_row": session_rows,
+                "event_type": event_type,
+                "occurred_at": s["started_at"].to_numpy() + pd.to_timedelta(offset_s, unit="s"),
+            }
+        )
+        for key, value in cols.items():
+            frame[key] = value
+        blocks.append(frame)
+
+    all_rows = np.arange(len(sessions))
+    events(all_rows, "page_view", np.zeros(len(sessions)), page_url=f"{SHOP_URL}/")
+    login_rows = np.flatnonzero(sessions["logs_in"].to_numpy())
+    events(login_rows, "login", rng.uniform(5, 30, size=len(login_rows)))
+
+    # Purchase sessions: view and cart each ordered line, then check out.
+    item_session = items["order_idx"].to_numpy()  # purchase sessions are rows 0..len(orders)-1
+    line = items["line_number"].to_numpy()
+    product_ids = products["product_id"].to_numpy()
+    product_urls = products["product_url"].to_numpy()
+    events(
+        item_session,
+        "product_view",
+        60.0 * line + rng.uniform(0, 20, size=len(items)),
+        product_id=product_ids[items["product_idx"]],
+        page_url=product_urls[items["product_idx"]],
+    )
+    events(
+        item_session,
+        "add_to_cart",
+        60.0 * line + 30 + rng.uniform(0, 20, size=len(items)),
+        product_id=product_ids[items["product_idx"]],
+        quantity=items["quantity"].to_numpy(),
+    )
+    checkout_offset = (
+        sessions["started_at"].iloc[: len(orders)].to_numpy() - orders["ordered_at"].to_numpy()
+    )
+    checkout_offset = -checkout_offset / np.timedelta64(1, "s") - 60.0
+    events(
+        np.arange(len(orders)), "checkout_started", checkout_offset, page_url=f"{SHOP_URL}/checkout"
+    )
+    identify_rows = np.flatnonzero(sessions["identifies"].to_numpy())
+    at_checkout = identify_rows < len(orders)
+    identify_offset = np.full(len(identify_rows), 40.0)
+    identify_offset[at_checkout] = checkout_offset[identify_rows[at_checkout]] + 20
+    events(identify_rows, "identify", identify_offset)
+
+    # Browsing sessions: a few product views by affinity, sometimes a search or a cart.
+    browse_rows = np.flatnonzero(sessions["session_kind"].to_numpy() == "browse")
+    views = 1 + rng.poisson(1.5, size=len(browse_rows))
+    view_rows = np.repeat(browse_rows, views)
+    view_seq = np.concatenate([np.arange(k) for k in views]) if len(views) else np.array([], int)
+    viewed = _draw_products(rng, affinity[sessions["person_idx"].to_numpy()[view_rows]], products)
+    events(
+        view_rows,
+        "product_view",
+        45.0 + 50.0 * view_seq + rng.uniform(0, 30, size=len(view_rows)),
+        product_id=product_ids[viewed],
+        page_url=product_urls[viewed],
+    )
+    search_rows = browse_rows[rng.random(len(browse_rows)) < 0.25]
+    events(
+        search_rows,
+        "search",
+        rng.uniform(35, 44, size=len(search_rows)),
+        search_query=np.array(CATEGORIES)[
+            affinity[sessions["person_idx"].to_numpy()[search_rows]].argmax(axis=1)
+        ],
+    )
+    last_view = np.cumsum(views) - 1
+    carts = rng.random(len(browse_rows)) < 0.12
+    cart_rows = browse_rows[carts]
+    cart_product = viewed[last_view[carts]]
+    cart_offset = 45.0 + 50.0 * views[carts] + 10
+    events(cart_rows, "add_to_cart", cart_offset, product_id=product_ids[cart_product], quantity=1)
+    removes = rng.random(len(cart_rows)) < 0.3
+    events(
+        cart_rows[removes],
+        "remove_from_cart",
+        cart_offset[removes] + rng.uniform(20, 300, size=removes.sum()),
+        product_id=product_ids[cart_product[removes]],
+        quantity=1,
+    )
+
+    ev = pd.concat(blocks, ignore_index=True)
+    ev = ev.merge(
+        sessions[["session_id", "person_idx", "anonymous_id", "logs_in"]],
+        left_on="session_row",
+        right_index=True,
+    )
+    return ev[ev["occurred_at"] < end].reset_index(drop=True)
+
+
+def _email_events(rng, params: DemoParams, persons: pd.DataFrame, products, end) -> pd.DataFrame:
+    kind = persons["kind"].to_numpy()
+    n = len(persons)
+    consent = persons["has_consent"].to_numpy() & (kind == "crm")
+    engagement = persons["engagement"].to_numpy()
+    preferred = persons["preferred_hour"].to_numpy()
+    acquired = persons["acquired_day"].to_numpy()
+    affinity = _affinity(persons)
+    unsubscribed = np.zeros(n, dtype=bool)
+    hard_bounced = np.zeros(n, dtype=bool)
+    start = end - pd.Timedelta(days=params.history_days)
+    product_urls = products["product_url"].to_numpy()
+    frames = []
+    n_campaigns = params.campaign_history_days // params.campaign_every_days
+    for c in range(n_campaigns):
+        sent_at = end - pd.Timedelta(
+            days=params.campaign_history_days - c * params.campaign_every_days
+        )
+        sent_at = sent_at.normalize() + pd.Timedelta(hours=9, minutes=int(rng.integers(0, 30)))
+        day = (sent_at - start) / pd.Timedelta(days=1)
+        eligible = np.flatnonzero(consent & (acquired < day) & ~unsubscribed & ~hard_bounced)
+        audience = eligible[rng.random(len(eligible)) < params.campaign_audience_share]
+        m = len(audience)
+        campaign_id = f"newsletter-{sent_at:%Y-%m-%d}"
+        seconds = rng.uniform(0, 600, size=m)
+        sent = sent_at + pd.to_timedelta(seconds, unit="s")
+        bounced = rng.random(m) < 0.03
+        hard = bounced & (rng.random(m) < 0.35)
+        delivered = ~bounced
+        e = engagement[audience]
+        opened = delivered & (rng.random(m) < 0.65 * e)
+        clicked = opened & (rng.random(m) < 0.15 + 0.35 * e)
+        unsub = delivered & (rng.random(m) < 0.006 * (1.3 - e))
+        complaint = delivered & ~unsub & (rng.random(m) < 0.0006)
+        delay_h = (preferred[audience] - sent_at.hour) % 24 + rng.normal(0, 0.6, size=m)
+        delay_h = np.clip(delay_h, 0.05, None) + 24 * rng.binomial(2, 0.15, size=m)
+        open_at = sent + pd.to_timedelta(delay_h, unit="h")
+        click_at = open_at + pd.to_timedelta(rng.exponential(180, size=m) + 5, unit="s")
+        clicked_product = _draw_products(rng, affinity[audience], products)
+        link = (
+            pd.Series(product_urls[clicked_product])
+            + f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign_id}"
+        ).to_numpy()
+
+        def frame(mask, event_type, at, audience=audience, campaign_id=campaign_id, **cols):
+            f = pd.DataFrame(
+                {
+                    "person_idx": audience[mask],
+                    "campaign_id": campaign_id,
+                    "event_type": event_type,
+                    "occurred_at": np.asarray(at)[mask],
+                }
+            )
+            for key, value in cols.items():
+                f[key] = np.asarray(value)[mask] if isinstance(value, np.ndarray) else value
+            frames.append(f)
+
+        everyone = np.ones(m, dtype=bool)
+        frame(everyone, "sent", sent)
+        frame(delivered, "delivered", sent + pd.to_timedelta(rng.uniform(1, 60, size=m), unit="s"))
+        frame(
+            bounced,
+            "bounce",
+            sent + pd.to_timedelta(30, unit="s"),
+            bounce_type=np.where(hard, "hard", "soft"),
+        )
+        frame(opened, "open", open_at)
+        frame(clicked, "click", click_at, link_url=link)
+        frame(unsub, "unsubscribe", open_at + pd.to_timedelta(60, unit="s"))
+        frame(complaint, "complaint", open_at + pd.to_timedelta(90, unit="s"))
+        unsubscribed[audience[unsub | complaint]] = True
+        hard_bounced[audience[hard]] = True
+    ev = pd.concat(frames, ignore_index=True)
+    ev = (
+        ev[ev["occurred_at"] < end].sort_values("occurred_at", kind="stable").reset_index(drop=True)
+    )
+    ev["event_id"] = [f"esp-{i + 1:09d}" for i in range(len(ev))]
+    return ev
+
+
+# --- writing landing files ----------------------------------------------------------------
+
+
+def _timestamps(
+    rng, ts: pd.Series, offset_share: float = 0.2, naive_share: float = 0.1
+) -> pd.Series:
+    """Render UTC timestamps the way real exports do: `Z`, a +01:00 offset, or naive UTC."""
+    ts = pd.Series(pd.to_datetime(ts)).reset_index(drop=True)
+    u = rng.random(len(ts))
+    text = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with_offset = u < offset_share
+    text[with_offset] = (ts[with_offset] + pd.Timedelta(hours=1)).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S+01:00"
+    )
+    naive = (u >= offset_share) & (u < offset_share + naive_share)
+    text[naive] = ts[naive].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return text
+
+
+def _email_variant(rng, emails: np.ndarray, dirt: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Case and whitespace variants of the same address, and a share of invalid ones."""
+    out = emails.astype(object).copy()
+    u = rng.random(len(out))
+    case = u < dirt["email_case_variant"]
+    out[case] = [e.split("@")[0].title() + "@" + e.split("@")[1].upper() for e in out[case]]
+    space = (u >= dirt["email_case_variant"]) & (
+        u < dirt["email_case_variant"] + dirt["email_whitespace"]
+    )
+    out[space] = [f"  {e} " for e in out[space]]
+    invalid = rng.random(len(out)) < dirt["email_invalid"]
+    out[invalid] = [
+        e.replace("@", "") if i % 2 else e.split("@")[0] + "@" for i, e in enumerate(out[invalid])
+    ]
+    return out, invalid
+
+
+def _phone_variant(rng, e164: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """E.164, spaced international, or national with a trunk prefix and punctuation."""
+    out = e164.astype(object).copy()
+    style = rng.integers(0, 3, size=len(out))
+    for i in np.flatnonzero(style > 0):
+        code = COUNTRIES[country[i]][3]
+        national = out[i][1 + len(code) :]
+        if style[i] == 1:
+            out[i] = f"+{code} {national[:3]} {national[3:7]} {national[7:]}".strip()
+        else:
+            trunk = COUNTRIES[country[i]][5]
+            prefix = "" if country[i] == "US" else trunk
+            out[i] = f"({prefix}{national[:3]}) {national[3:6]}-{national[6:]}"
+    return out
+
+
+def _typo(rng, names: np.ndarray) -> np.ndarray:
+    out = names.astype(object).copy()
+    for i, name in enumerate(out):
+        if len(name) < 4:
+            continue
+        j = int(rng.integers(1, len(name) - 1))
+        out[i] = (
+            name[:j] + name[j + 1] + name[j] + name[j + 2 :]
+            if rng.random() < 0.5
+            else name[:j] + name[j + 1 :]
+        )
+    return out
+
+
+def _write_lines(path: Path, header: str | None, lines: list[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        if header is not None:
+            fh.write(header + "\n")
+        fh.write("\n".join(lines))
+        if lines:
+            fh.write("\n")
+
+
+def _write_csv_files(
+    df: pd.DataFrame,
+    columns: list[str],
+    folder: Path,
+    file_of: pd.Series,
+    table: str,
+    dirty: pd.Series,
+    malformed: np.ndarray,
+    out: _Out,
+) -> None:
+    """Write rows into the files named by `file_of`, corrupting `malformed` rows, and note
+    the file and line of every dirty row for ground truth."""
+    df = df.reset_index(drop=True)
+    body = df[columns].to_csv(index=False, header=False, lineterminator="\n").split("\n")[:-1]
+    body = np.array(body, dtype=object)
+    for i in np.flatnonzero(malformed):
+        body[i] = ",".join(body[i].split(",")[: max(1, len(columns) - 3)])
+    dirty = dirty.reset_index(drop=True).copy()
+    dirty[malformed] = "malformed line"
+    file_of = file_of.reset_index(drop=True)
+    line = file_of.groupby(file_of).cumcount() + 2
+    for name in file_of.unique():
+        mask = (file_of == name).to_numpy()
+        _write_lines(folder / name, ",".join(columns), list(body[mask]))
+    flagged = dirty.notna().to_numpy()
+    out.dirty_rows.append(
+        pd.DataFrame(
+            {
+                "table": table,
+                "file": file_of[flagged],
+                "line": line[flagged],
+                "reason": dirty[flagged],
+            }
+        )
+    )
+    out.counts[f"{table}_rows"] = len(df)
+
+
+def _duplicate_rows(
+    rng, df: pd.DataFrame, share: float
+) -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
+    """Repeat a share of rows right after themselves, as exports that retry do.
+
+    Returns the rows, the dirt of each (the second copy is a duplicate id), and which rows are
+    part of a pair, so that other dirt is never laid over a pair and each dirty row has one
+    reason."""
+    picks = rng.random(len(df)) < share
+    reps = np.where(picks, 2, 1)
+    out = df.loc[df.index.repeat(reps)].reset_index(drop=True)
+    position = np.concatenate([np.arange(k) for k in reps]) if len(reps) else np.array([], int)
+    dirty = pd.Series(np.where(position > 0, "duplicate id", None), dtype=object)
+    return out, dirty, np.repeat(picks, reps)
+
+
+def _write_products(products: pd.DataFrame, folder: Path, out: _Out) -> None:
+    cols = [
+        "product_id",
+        "product_name",
+        "category",
+        "price",
+        "currency",
+        "product_url",
+        "image_url",
+    ]
+    products[cols].to_csv(folder / "products.csv", index=False)
+    out.counts["shop_products_rows"] = len(products)
+
+
+def _write_crm(rng, params, persons, end, folder: Path, out: _Out) -> None:
+    dirt = params.dirt
+    crm = persons[persons["kind"] == "crm"].copy()
+    crm["person_row"] = crm.index
+    ids = rng.permutation(len(crm)) + 1_000_001
+    crm["customer_id"] = [f"C{x}" for x in ids]
+    persons["customer_id"] = None
+    persons.loc[crm.index, "customer_id"] = crm["customer_id"].to_numpy()
+
+    fuzzy = crm[rng.random(len(crm)) < dirt["crm_fuzzy_duplicate_person"]].copy()
+    fuzzy["customer_id"] = [f"C{x}" for x in rng.permutation(len(fuzzy)) + 5_000_001]
+    fuzzy["acquired_day"] = np.minimum(
+        fuzzy["acquired_day"] + rng.uniform(30, 300, len(fuzzy)), params.history_days - 1
+    )
+    field = rng.random(len(fuzzy)) < 0.5
+    fuzzy.loc[field, "first_name"] = _typo(rng, fuzzy.loc[field, "first_name"].to_numpy())
+    fuzzy.loc[~field, "last_name"] = _typo(rng, fuzzy.loc[~field, "last_name"].to_numpy())
+    fuzzy["is_fuzzy_duplicate"] = True
+    crm["is_fuzzy_duplicate"] = False
+    rows = pd.concat([crm, fuzzy]).sort_values("acquired_day", kind="stable").reset_index(drop=True)
+
+    start = end - pd.Timedelta(days=params.history_days)
+    signup = start + pd.to_timedelta(rows["acquired_day"], unit="D")
+    emails, invalid = _email_variant(rng, rows["email"].to_numpy(), dirt)
+    phones = _phone_variant(rng, rows["phone_e164"].to_numpy(), rows["country"].to_numpy())
+    phones[rng.random(len(rows)) < dirt["phone_missing"]] = ""
+    first = rows["first_name"].to_numpy().astype(object)
+    first[rng.random(len(rows)) < dirt["first_name_missing"]] = ""
+    birth = rows["birth_date"].dt.strftime("%Y-%m-%d").to_numpy().astype(object)
+    birth[rng.random(len(rows)) < dirt["birth_date_missing"]] = ""
+    city = rows["city"].to_numpy().astype(object)
+    city[rng.random(len(rows)) < dirt["city_missing"]] = ""
+    consent = rows["has_consent"].to_numpy()
+    consent_text = np.where(consent, "true", "false").astype(object)
+    alt = rng.random(len(rows)) < 0.1
+    consent_text[alt] = np.where(consent[alt], "yes", "no")
+    n_orders = rows["n_orders"].to_numpy()
+    tier = np.select(
+        [n_orders >= 10, n_orders >= 5, n_orders >= 2], ["platinum", "gold", "silver"], "bronze"
+    )
+    consent_at = signup + pd.to_timedelta(rng.uniform(0, 3600, len(rows)), unit="s")
+
+    export = pd.DataFrame(
+        {
+            "customer_id": rows["customer_id"],
+            "email": emails,
+            "first_name": first,
+            "last_name": rows["last_name"],
+            "phone": phones,
+            "city": city,
+            "country": rows["country"],
+            "birth_date": birth,
+            "signup_at": _timestamps(rng, signup),
+            "loyalty_tier": tier,
+            "marketing_consent": consent_text,
+            "consent_updated_at": _timestamps(rng, consent_at),
+            "person_key": persons.loc[rows["person_row"], "person_key"].to_numpy(),
+        }
+    )
+    export, dirty, paired = _duplicate_rows(rng, export, dirt["crm_duplicate_id"])
+    malformed = (rng.random(len(export)) < dirt["crm_malformed_line"]) & ~paired
+    name = f"customers_{end:%Y-%m-%d}.csv"
+    cols = [c for c in export.columns if c != "person_key"]
+    _write_csv_files(
+        export,
+        cols,
+        folder,
+        pd.Series([name] * len(export)),
+        "crm_customers",
+        dirty,
+        malformed,
+        out,
+    )
+    out.records.append(
+        pd.DataFrame(
+            {
+                "source_table": "crm_customers",
+                "record_id": export["customer_id"],
+                "person_key": export["person_key"],
+            }
+        )
+    )
+    out.counts["crm_invalid_emails"] = int(invalid.sum())
+    out.counts["crm_fuzzy_duplicates"] = len(fuzzy)
+
+
+def _write_orders(rng, params, persons, orders, items, folder: Path, out: _Out) -> None:
+    dirt = params.dirt
+    p = orders["person_idx"].to_numpy()
+    country = persons["country"].to_numpy()[p]
+    currency = np.array([COUNTRIES[c][1] for c in country])
+    rate = np.array([COUNTRIES[c][2] for c in country])
+    is_guest = orders["is_guest_checkout"].to_numpy()
+    customer_id = persons["customer_id"].to_numpy()[p].astype(object)
+    customer_id[is_guest | pd.isna(customer_id)] = ""
+    emails, _ = _email_variant(rng, persons["email"].to_numpy()[p], {**dirt, "email_invalid": 0.0})
+    shipping = country.astype(object).copy()
+    shipping[rng.random(len(shipping)) < 0.03] = ""
+    export = pd.DataFrame(
+        {
+            "order_id": orders["order_id"],
+            "customer_id": customer_id,
+            "email": emails,
+            "ordered_at": _timestamps(rng, orders["ordered_at"]),
+            "total_amount": np.round(orders["amount_eur"].to_numpy() * rate, 2),
+            "currency": currency,
+            "shipping_country": shipping,
+            "month": orders["ordered_at"].dt.strftime("%Y-%m").to_numpy(),
+            "person_key": persons["person_key"].to_numpy()[p],
+        }
+    )
+    export, dirty, paired = _duplicate_rows(rng, export, dirt["order_duplicate_id"])
+    malformed = (rng.random(len(export)) < dirt["order_malformed_line"]) & ~paired
+    cols = [
+        "order_id",
+        "customer_id",
+        "email",
+        "ordered_at",
+        "total_amount",
+        "currency",
+        "shipping_country",
+    ]
+    _write_csv_files(
+        export,
+        cols,
+        folder,
+        "orders_" + export["month"] + ".csv",
+        "shop_orders",
+        dirty,
+        malformed,
+        out,
+    )
+    out.records.append(
+        pd.DataFrame(
+            {
+                "source_table": "shop_orders",
+                "record_id": orders["order_id"],
+                "person_key": persons["person_key"].to_numpy()[p],
+            }
+        )
+    )
+
+    oi = items["order_idx"].to_numpy()
+    product_ids = np.array(
+        [
+            f"SKU-{c // PRODUCTS_PER_CATEGORY + 1}{c % PRODUCTS_PER_CATEGORY + 1:03d}"
+            for c in range(len(CATEGORIES) * PRODUCTS_PER_CATEGORY)
+        ]
+    )
+    lines = pd.DataFrame(
+        {
+            "order_id": orders["order_id"].to_numpy()[oi],
+            "line_number": items["line_number"].to_numpy(),
+            "product_id": product_ids[items["product_idx"].to_numpy()],
+            "quantity": items["quantity"].to_numpy(),
+            "unit_price": np.round(items["unit_price_eur"].to_numpy() * rate[oi], 2),
+        }
+    )
+    months = orders["ordered_at"].dt.strftime("%Y-%m").to_numpy()[oi]
+    _write_csv_files(
+        lines,
+        list(lines.columns),
+        folder,
+        pd.Series("order_items_" + months + ".csv"),
+        "shop_order_items",
+        pd.Series([None] * len(lines), dtype=object),
+        np.zeros(len(lines), dtype=bool),
+        out,
+    )
+
+
+def _write_web(rng, params, ev: pd.DataFrame, persons, folder: Path, out: _Out) -> None:
+    dirt = params.dirt
+    ev = ev.sort_values("occurred_at", kind="stable").reset_index(drop=True)
+    p = ev["person_idx"].to_numpy()
+    # After a login every event of the session carries the account; the page view before it doesn't.
+    logged_in = ev["logs_in"].to_numpy() & (ev["event_type"].to_numpy() != "page_view")
+    customer_id = persons["customer_id"].to_numpy()[p]
+    ev["customer_id"] = np.where(logged_in & pd.notna(customer_id), customer_id, None)
+    identify = (ev["event_type"] == "identify").to_numpy()
+    typed, _ = _email_variant(
+        rng, persons["email"].to_numpy()[p[identify]], {**dirt, "email_invalid": 0.0}
+    )
+    ev["email"] = None
+    ev.loc[identify, "email"] = typed
+    ev["person_key"] = persons["person_key"].to_numpy()[p]
+    ev["event_id"] = [f"ev-{x:016x}" for x in rng.integers(0, 2**62, size=len(ev))]
+    late = rng.random(len(ev)) < dirt["web_late_arrival"]
+    delay = np.where(late, rng.uniform(1, 5, len(ev)) * 86_400, rng.uniform(0.1, 5, len(ev)))
+    received = ev["occurred_at"] + pd.to_timedelta(delay, unit="s")
+    records = []
+    cols = [
+        "event_id",
+        "event_type",
+        "anonymous_id",
+        "customer_id",
+        "email",
+        "session_id",
+        "occurred_at",
+        "received_at",
+        "page_url",
+        "product_id",
+        "search_query",
+        "quantity",
+    ]
+    export = pd.DataFrame(
+        {
+            "event_id": ev["event_id"],
+            "event_type": ev["event_type"],
+            "anonymous_id": ev["anonymous_id"],
+            "customer_id": ev["customer_id"],
+            "email": ev["email"],
+            "session_id": ev["session_id"],
+            "occurred_at": _timestamps(rng, ev["occurred_at"], offset_share=0.3, naive_share=0.0),
+            "received_at": received.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "page_url": ev["page_url"],
+            "product_id": ev["product_id"],
+            "search_query": ev["search_query"],
+            "quantity": ev["quantity"].astype("Int64"),
+            "month": received.dt.strftime("%Y-%m").to_numpy(),
+            "person_key": ev["person_key"],
+        }
+    )
+    export, dirty, paired = _duplicate_rows(rng, export, dirt["web_duplicate_id"])
+    u = rng.random(len(export))
+    unknown = (u < dirt["web_unknown_event_type"]) & ~paired
+    export.loc[unknown, "event_type"] = np.where(
+        rng.random(unknown.sum()) < 0.5, "video_play", "scroll_depth"
+    )
+    dirty[unknown] = "unknown event_type"
+    malformed = (u > 1 - dirt["web_malformed_line"]) & ~paired
+    dirty[malformed] = "malformed line"
+    lines = np.array(
+        export[cols].to_json(orient="records", lines=True).split("\n")[:-1], dtype=object
+    )
+    for i in np.flatnonzero(malformed):
+        lines[i] = lines[i][: len(lines[i]) // 2]
+    files = "events_" + export["month"] + ".jsonl"
+    line_no = files.groupby(files).cumcount() + 1
+    for name in files.unique():
+        mask = (files == name).to_numpy()
+        _write_lines(folder / name, None, list(lines[mask]))
+    flagged = dirty.notna().to_numpy()
+    out.dirty_rows.append(
+        pd.DataFrame(
+            {
+                "table": "web_events",
+                "file": files[flagged],
+                "line": line_no[flagged],
+                "reason": dirty[flagged],
+            }
+        )
+    )
+    out.counts["web_events_rows"] = len(export)
+    anon = export.drop_duplicates("anonymous_id")
+    records.append(
+        pd.DataFrame(
+            {
+                "source_table": "web_events",
+                "record_id": anon["anonymous_id"],
+                "person_key": anon["person_key"],
+            }
+        )
+    )
+    out.records.extend(records)
+
+
+def _write_esp(rng, params, ev: pd.DataFrame, persons, folder: Path, out: _Out) -> None:
+    dirt = params.dirt
+    email = persons["email"].to_numpy()[ev["person_idx"].to_numpy()]
+    export = pd.DataFrame(
+        {
+            "event_id": ev["event_id"],
+            "campaign_id": ev["campaign_id"],
+            "email": email,
+            "event_type": ev["event_type"],
+            "occurred_at": _timestamps(rng, ev["occurred_at"], offset_share=0.0, naive_share=0.5),
+            "bounce_type": ev["bounce_type"].fillna("") if "bounce_type" in ev else "",
+            "link_url": ev["link_url"].fillna("") if "link_url" in ev else "",
+            "month": ev["occurred_at"].dt.strftime("%Y-%m").to_numpy(),
+        }
+    )
+    export, dirty, paired = _duplicate_rows(rng, export, dirt["esp_duplicate_id"])
+    u = rng.random(len(export))
+    unknown = (u < dirt["esp_unknown_event_type"]) & ~paired
+    export.loc[unknown, "event_type"] = "deferred"
+    dirty[unknown] = "unknown event_type"
+    malformed = (u > 1 - dirt["esp_malformed_line"]) & ~paired
+    cols = [
+        "event_id",
+        "campaign_id",
+        "email",
+        "event_type",
+        "occurred_at",
+        "bounce_type",
+        "link_url",
+    ]
+    _write_csv_files(
+        export,
+        cols,
+        folder,
+        "email_events_" + export["month"] + ".csv",
+        "esp_email_events",
+        dirty,
+        malformed,
+        out,
+    )
+    recipients = pd.DataFrame(
+        {
+            "email": email,
+            "person_key": persons["person_key"].to_numpy()[ev["person_idx"].to_numpy()],
+        }
+    ).drop_duplicates("email")
+    out.records.append(
+        pd.DataFrame(
+            {
+                "source_table": "esp_email_events",
+                "record_id": recipients["email"],
+                "person_key": recipients["person_key"],
+            }
+        )
+    )
+
+
+def _write_ground_truth(params, persons, orders, folder: Path, out: _Out) -> None:
+    truth = persons.drop(columns=["acquired_day", "first_purchase_day"]).copy()
+    truth.to_csv(folder / "persons.csv", index=False)
+    pd.concat(out.records, ignore_index=True).to_csv(folder / "records.csv", index=False)
+    dirty = pd.concat(out.dirty_rows, ignore_index=True)
+    dirty.to_csv(folder / "dirty_rows.csv", index=False)
+    summary = {
+        "params": asdict(params),
+        "generated_at_seed": params.seed,
+        "counts": {k: v for k, v in out.counts.items() if not k.startswith("_")},
+        "dirty_rows_by_table_and_reason": {
+            f"{t}/{r}": int(n) for (t, r), n in dirty.groupby(["table", "reason"]).size().items()
+        },
+    }
+    (folder / "params.json").write_text(json.dumps(summary, indent=2, default=str))
+    out.counts = summary["counts"]

@@ -1,0 +1,182 @@
+"""The landing contract: which files each source drops, their columns, types and required fields.
+
+The loader accepts exactly this, and `docs/landing_contract.md` documents it for users who
+drop in their own exports. A column's type decides how the loader parses it; a value that
+does not parse sends the whole row to quarantine with the file, line and field named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Types the loader understands. Timestamps are ISO 8601 with a `Z`, an offset, or none
+# (then UTC); they are stored as naive UTC.
+COLUMN_TYPES = ("string", "timestamp", "date", "decimal", "integer", "boolean")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "string"
+    required: bool = False
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class LandingTable:
+    """One raw table and the landing files that feed it."""
+
+    name: str
+    source: str
+    pattern: str
+    format: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+WEB_EVENT_TYPES = (
+    "page_view",
+    "product_view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_started",
+    "login",
+    "identify",
+)
+ESP_EVENT_TYPES = ("sent", "delivered", "open", "click", "bounce", "complaint", "unsubscribe")
+LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
+
+LANDING_TABLES: tuple[LandingTable, ...] = (
+    LandingTable(
+        name="crm_customers",
+        source="crm",
+        pattern="customers*.csv",
+        format="csv",
+        description="CRM customer export: one row per customer account.",
+        key=("customer_id",),
+        columns=(
+            Column("customer_id", required=True, description="CRM account id."),
+            Column("email", description="Email as typed; normalized downstream."),
+            Column("first_name"),
+            Column("last_name"),
+            Column("phone", description="Any national or international format."),
+            Column("city"),
+            Column("country", description="ISO 3166-1 alpha-2 code."),
+            Column("birth_date", "date"),
+            Column("signup_at", "timestamp", required=True),
+            Column("loyalty_tier", allowed=LOYALTY_TIERS),
+            Column("marketing_consent", "boolean", description="true/false, yes/no or 1/0."),
+            Column("consent_updated_at", "timestamp"),
+        ),
+    ),
+    LandingTable(
+        name="web_events",
+        source="web",
+        pattern="events*.jsonl",
+        format="jsonl",
+        description="Web tracker events, one JSON object per line.",
+        key=("event_id",),
+        columns=(
+            Column("event_id", required=True),
+            Column("event_type", required=True, allowed=WEB_EVENT_TYPES),
+            Column("anonymous_id", required=True, description="Browser cookie id."),
+            Column("customer_id", description="Set on login and while logged in."),
+            Column("email", description="Set on identify events (e.g. typed at checkout)."),
+            Column("session_id"),
+            Column("occurred_at", "timestamp", required=True),
+            Column("received_at", "timestamp", description="When the tracker received it."),
+            Column("page_url"),
+            Column("product_id"),
+            Column("search_query"),
+            Column("quantity", "integer"),
+        ),
+    ),
+    LandingTable(
+        name="shop_orders",
+        source="shop",
+        pattern="orders*.csv",
+        format="csv",
+        description="Shop orders; guest checkouts carry an email and no customer_id.",
+        key=("order_id",),
+        columns=(
+            Column("order_id", required=True),
+            Column("customer_id"),
+            Column("email"),
+            Column("ordered_at", "timestamp", required=True),
+            Column("total_amount", "decimal", required=True),
+            Column("currency", description="ISO 4217; EUR when empty."),
+            Column("shipping_country"),
+        ),
+    ),
+    LandingTable(
+        name="shop_order_items",
+        source="shop",
+        pattern="order_items*.csv",
+        format="csv",
+        description="Order lines.",
+        key=("order_id", "line_number"),
+        columns=(
+            Column("order_id", required=True),
+            Column("line_number", "integer", required=True),
+            Column("product_id", required=True),
+            Column("quantity", "integer", required=True),
+            Column("unit_price", "decimal", required=True),
+        ),
+    ),
+    LandingTable(
+        name="shop_products",
+        source="shop",
+        pattern="products*.csv",
+        format="csv",
+        description="Product catalog.",
+        key=("product_id",),
+        columns=(
+            Column("product_id", required=True),
+            Column("product_name", required=True),
+            Column("category", required=True),
+            Column("price", "decimal", required=True),
+            Column("currency"),
+            Column("product_url"),
+            Column("image_url"),
+        ),
+    ),
+    LandingTable(
+        name="esp_email_events",
+        source="esp",
+        pattern="email_events*.csv",
+        format="csv",
+        description="Email service events for past campaigns.",
+        key=("event_id",),
+        columns=(
+            Column("event_id", required=True),
+            Column("campaign_id", required=True),
+            Column("email", required=True, description="Recipient address."),
+            Column("event_type", required=True, allowed=ESP_EVENT_TYPES),
+            Column("occurred_at", "timestamp", required=True),
+            Column("bounce_type", allowed=("hard", "soft")),
+            Column("link_url"),
+        ),
+    ),
+)
+
+
+def landing_table(name: str) -> LandingTable:
+    for table in LANDING_TABLES:
+        if table.name == name:
+            return table
+    raise KeyError(name)

@@ -1,0 +1,451 @@
+"""Load landing files into the warehouse's `raw` schema, accounting for every row.
+
+For each landing file the loader records in `raw.load_audit` how many rows it received,
+loaded and quarantined (received = loaded + quarantined), and it keeps every rejected row in
+`raw.quarantine` with its raw text, file, line and reason. Loads are incremental by file: a
+file whose checksum was already loaded is skipped, so reloading changes nothing. Each file
+loads in one transaction: a crash leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orchestration.lib.landing import LANDING_TABLES, LandingTable
+
+RAW_SCHEMA = "raw"
+CHUNK_ROWS = 250_000
+FUTURE_TOLERANCE = timedelta(days=1)
+SQL_TYPES = {
+    "string": "varchar",
+    "timestamp": "timestamp",
+    "date": "date",
+    "decimal": "double",
+    "integer": "bigint",
+    "boolean": "boolean",
+}
+TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+FALSE_WORDS = {"false", "f", "no", "n", "0"}
+
+
+class LandingFileError(Exception):
+    """A landing file that cannot be loaded at all; nothing of it was loaded."""
+
+
+@dataclass
+class FileLoad:
+    file: str
+    checksum: str
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    status: str = "loaded"
+    error: str | None = None
+    unexpected_columns: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TableLoad:
+    table: str
+    files: list[FileLoad] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileLoad]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(f, attribute) for f in self.files)
+
+
+def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema and every landing table, so a source with no files reads empty."""
+    conn.execute(f"create schema if not exists {RAW_SCHEMA}")
+    conn.execute(
+        f"""
+        create table if not exists {RAW_SCHEMA}.load_audit (
+            source_table varchar not null,
+            file_name varchar not null,
+            checksum varchar not null,
+            file_bytes bigint,
+            rows_received bigint not null,
+            rows_loaded bigint not null,
+            rows_quarantined bigint not null,
+            status varchar not null,
+            error varchar,
+            unexpected_columns varchar,
+            loaded_at timestamp not null
+        )
+        """
+    )
+    conn.execute(
+        f"""
+        create table if not exists {RAW_SCHEMA}.quarantine (
+            source_table varchar not null,
+            file_name varchar not null,
+            line_number bigint,
+            reason varchar not null,
+            raw_record varchar,
+            quarantined_at timestamp not null
+        )
+        """
+    )
+    for table in LANDING_TABLES:
+        columns = ",\n".join(f"{c.name} {SQL_TYPES[c.type]}" for c in table.columns)
+        conn.execute(
+            f"""
+            create table if not exists {RAW_SCHEMA}.{table.name} (
+                {columns},
+                _source_file varchar not null,
+                _source_line bigint not null,
+                _loaded_at timestamp not null
+            )
+            """
+        )
+
+
+def landing_files(landing_dir: Path, table: LandingTable) -> list[Path]:
+    folder = landing_dir / table.source
+    return sorted(folder.glob(table.pattern)) if folder.is_dir() else []
+
+
+def load_table(
+    conn: duckdb.DuckDBPyConnection,
+    table: LandingTable,
+    landing_dir: Path,
+    now: datetime | None = None,
+) -> TableLoad:
+    """Load every new landing file of `table`; already-loaded checksums are skipped."""
+    ensure_raw_schema(conn)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    result = TableLoad(table.name)
+    loaded = {
+        row[0]
+        for row in conn.execute(
+            f"select checksum from {RAW_SCHEMA}.load_audit where source_table = ? and status = 'loaded'",
+            [table.name],
+        ).fetchall()
+    }
+    for path in landing_files(landing_dir, table):
+        checksum = _sha256(path)
+        name = str(path.relative_to(landing_dir))
+        if checksum in loaded:
+            result.skipped_files.append(name)
+            continue
+        file_load = FileLoad(file=name, checksum=checksum)
+        conn.execute("begin transaction")
+        try:
+            _load_file(conn, table, path, file_load, now)
+        except LandingFileError as exc:
+            conn.execute("rollback")
+            file_load.status = "failed"
+            file_load.error = str(exc)
+            file_load.rows_loaded = file_load.rows_quarantined = 0
+            conn.execute("begin transaction")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        _record_audit(conn, table, path, file_load, now)
+        conn.execute("commit")
+        result.files.append(file_load)
+        if file_load.status == "loaded":
+            loaded.add(checksum)
+    return result
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record_audit(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
+    conn.execute(
+        f"insert into {RAW_SCHEMA}.load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            table.name,
+            f.file,
+            f.checksum,
+            path.stat().st_size,
+            f.rows_received,
+            f.rows_loaded,
+            f.rows_quarantined,
+            f.status,
+            f.error,
+            ",".join(f.unexpected_columns) or None,
+            now,
+        ],
+    )
+
+
+def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
+    reader = _read_csv if table.format == "csv" else _read_jsonl
+    for chunk, malformed in reader(path, table, f):
+        f.rows_received += len(chunk) + len(malformed)
+        rejected = (
+            [pd.DataFrame(malformed, columns=["_source_line", "reason", "_raw"])]
+            if malformed
+            else []
+        )
+        valid, invalid = _validate(chunk, table, now)
+        rejected.append(invalid)
+        valid, duplicates = _split_duplicates(conn, table, valid)
+        rejected.append(duplicates)
+        _insert_rows(conn, table, valid, f.file, now)
+        f.rows_loaded += len(valid)
+        for frame in rejected:
+            _quarantine(conn, table, frame, f, now)
+
+
+def _read_csv(path: Path, table: LandingTable, f: FileLoad) -> Iterator[tuple[pd.DataFrame, list]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        lines = fh.read().splitlines()
+    if not lines:
+        yield pd.DataFrame(columns=[*table.column_names, "_source_line", "_raw"]), []
+        return
+    header = next(csv.reader([lines[0]]))
+    header = [h.strip() for h in header]
+    _check_columns(path, table, header, f)
+    wanted = [header.index(c) if c in header else None for c in table.column_names]
+    reader = csv.reader(lines)
+    next(reader)
+    rows, line_numbers, raws, malformed = [], [], [], []
+    previous_end = 1
+    for record in reader:
+        start, end = previous_end + 1, reader.line_num
+        previous_end = end
+        raw = "\n".join(lines[start - 1 : end])
+        if len(record) != len(header):
+            malformed.append(
+                (start, f"malformed line: expected {len(header)} fields, found {len(record)}", raw)
+            )
+        else:
+            rows.append([record[i] if i is not None else "" for i in wanted])
+            line_numbers.append(start)
+            raws.append(raw)
+        if len(rows) + len(malformed) >= CHUNK_ROWS:
+            yield _frame(rows, line_numbers, raws, table), malformed
+            rows, line_numbers, raws, malformed = [], [], [], []
+    yield _frame(rows, line_numbers, raws, table), malformed
+
+
+def _read_jsonl(
+    path: Path, table: LandingTable, f: FileLoad
+) -> Iterator[tuple[pd.DataFrame, list]]:
+    names = table.column_names
+    seen_keys: set[str] = set()
+    rows, line_numbers, raws, malformed = [], [], [], []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                malformed.append((number, f"malformed JSON: {exc.msg} at column {exc.colno}", line))
+                continue
+            if not isinstance(obj, dict):
+                malformed.append((number, "malformed JSON: a line must hold one object", line))
+                continue
+            seen_keys.update(obj.keys())
+            rows.append([_text(obj.get(name)) for name in names])
+            line_numbers.append(number)
+            raws.append(line)
+            if len(rows) + len(malformed) >= CHUNK_ROWS:
+                yield _frame(rows, line_numbers, raws, table), malformed
+                rows, line_numbers, raws, malformed = [], [], [], []
+    f.unexpected_columns = sorted(seen_keys - set(names))
+    yield _frame(rows, line_numbers, raws, table), malformed
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_columns(path: Path, table: LandingTable, header: list[str], f: FileLoad) -> None:
+    missing = [c for c in table.required_columns if c not in header]
+    if missing:
+        raise LandingFileError(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}; nothing of this file was loaded"
+        )
+    f.unexpected_columns = [h for h in header if h not in table.column_names]
+
+
+def _frame(rows: list, line_numbers: list, raws: list, table: LandingTable) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=table.column_names, dtype=object)
+    frame["_source_line"] = line_numbers
+    frame["_raw"] = raws
+    return frame
+
+
+def _validate(
+    chunk: pd.DataFrame, table: LandingTable, now: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse every column by its contract type; a row with any failure goes to quarantine with
+    every reason, naming the field and the value."""
+    reasons = pd.Series([""] * len(chunk), index=chunk.index, dtype=object)
+
+    def flag(mask: pd.Series, message) -> None:
+        if mask.any():
+            text = message if isinstance(message, str) else message[mask]
+            reasons[mask] = reasons[mask] + "; " + text
+
+    out = pd.DataFrame(index=chunk.index)
+    for column in table.columns:
+        raw = chunk[column.name].astype(object)
+        empty = raw.isna() | (raw.astype(str).str.strip() == "")
+        if column.required:
+            flag(empty, f"missing required field {column.name}")
+        if column.type == "string":
+            value = raw.where(~empty, None)
+        elif column.type in ("timestamp", "date"):
+            parsed = pd.to_datetime(
+                raw.where(~empty, None).astype(str).str.strip(),
+                format="ISO8601" if column.type == "timestamp" else "%Y-%m-%d",
+                utc=True,
+                errors="coerce",
+            )
+            value = parsed.dt.tz_localize(None)
+            flag(
+                ~empty & value.isna(),
+                "wrong type for " + column.name + f" ({column.type}): " + raw.astype(str),
+            )
+            future = value > pd.Timestamp(now + FUTURE_TOLERANCE)
+            flag(
+                future.fillna(False),
+                "timestamp in the future for " + column.name + ": " + raw.astype(str),
+            )
+            if column.type == "date":
+                value = value.dt.date
+        elif column.type in ("decimal", "integer"):
+            value = pd.to_numeric(raw.where(~empty, None), errors="coerce")
+            bad = ~empty & value.isna()
+            if column.type == "integer":
+                bad |= ~empty & value.notna() & (value % 1 != 0)
+                value = value.where(~bad).astype("Int64")
+            flag(bad, "wrong type for " + column.name + f" ({column.type}): " + raw.astype(str))
+        else:  # boolean
+            words = raw.astype(str).str.strip().str.lower()
+            value = pd.Series(pd.NA, index=chunk.index, dtype="boolean")
+            value[words.isin(TRUE_WORDS)] = True
+            value[words.isin(FALSE_WORDS)] = False
+            flag(
+                ~empty & value.isna(),
+                "wrong type for " + column.name + " (boolean): " + raw.astype(str),
+            )
+        if column.allowed is not None:
+            unknown = ~empty & ~raw.astype(str).str.strip().isin(column.allowed)
+            flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))
+            value = (
+                raw.where(~empty, None).astype(object).str.strip()
+                if column.type == "string"
+                else value
+            )
+        out[column.name] = value
+    out["_source_line"] = chunk["_source_line"]
+    out["_raw"] = chunk["_raw"]
+    bad = reasons != ""
+    invalid = pd.DataFrame(
+        {
+            "_source_line": chunk.loc[bad, "_source_line"],
+            "reason": reasons[bad].str[2:],
+            "_raw": chunk.loc[bad, "_raw"],
+        }
+    )
+    return out[~bad], invalid
+
+
+def _split_duplicates(
+    conn, table: LandingTable, valid: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A key seen earlier in this file, or already in the raw table, is a duplicate id."""
+    if valid.empty or not table.key:
+        return valid, pd.DataFrame(columns=["_source_line", "reason", "_raw"])
+    key_frame = valid[list(table.key)].astype(str).reset_index(drop=True)
+    key_frame["_position"] = range(len(key_frame))
+    conn.register("_incoming_keys", key_frame)
+    join = " and ".join(f"cast(t.{k} as varchar) = i.{k}" for k in table.key)
+    partition = ", ".join(table.key)
+    duplicated = conn.execute(
+        f"""
+        select _position from (
+            select _position, row_number() over (partition by {partition} order by _position) as n
+            from _incoming_keys
+        ) where n > 1
+        union
+        select i._position from _incoming_keys as i
+        where exists (select 1 from {RAW_SCHEMA}.{table.name} as t where {join})
+        """
+    ).fetchall()
+    conn.unregister("_incoming_keys")
+    is_dup = pd.Series(False, index=valid.index)
+    if duplicated:
+        is_dup.iloc[[row[0] for row in duplicated]] = True
+    dup_keys = valid.loc[is_dup, list(table.key)].astype(str)
+    key_text = dup_keys.iloc[:, 0].str.cat(dup_keys.iloc[:, 1:], sep="/") if len(dup_keys) else ""
+    dups = pd.DataFrame(
+        {
+            "_source_line": valid.loc[is_dup, "_source_line"],
+            "reason": "duplicate id " + "/".join(table.key) + ": " + key_text,
+            "_raw": valid.loc[is_dup, "_raw"],
+        }
+    )
+    return valid[~is_dup], dups
+
+
+def _insert_rows(
+    conn, table: LandingTable, valid: pd.DataFrame, file_name: str, now: datetime
+) -> None:
+    if valid.empty:
+        return
+    frame = valid.drop(columns=["_raw"]).copy()
+    frame["_source_file"] = file_name
+    frame["_loaded_at"] = now
+    conn.register("_incoming_rows", frame)
+    columns = ", ".join([*table.column_names, "_source_file", "_source_line", "_loaded_at"])
+    conn.execute(
+        f"insert into {RAW_SCHEMA}.{table.name} ({columns}) select {columns} from _incoming_rows"
+    )
+    conn.unregister("_incoming_rows")
+
+
+def _quarantine(
+    conn, table: LandingTable, rejected: pd.DataFrame, f: FileLoad, now: datetime
+) -> None:
+    if rejected.empty:
+        return
+    frame = pd.DataFrame(
+        {
+            "source_table": table.name,
+            "file_name": f.file,
+            "line_number": rejected["_source_line"].astype("int64").to_numpy(),
+            "reason": rejected["reason"].astype(str).to_numpy(),
+            "raw_record": rejected["_raw"].astype(str).to_numpy(),
+            "quarantined_at": now,
+        }
+    )
+    conn.register("_rejected_rows", frame)
+    conn.execute(f"insert into {RAW_SCHEMA}.quarantine select * from _rejected_rows")
+    conn.unregister("_rejected_rows")
+    f.rows_quarantined += len(frame)
+    for reason in frame["reason"]:
+        kind = reason.split(":")[0].split(" for ")[0]
+        f.reasons[kind] = f.reasons.get(kind, 0) + 1

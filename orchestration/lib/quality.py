@@ -1,0 +1,154 @@
+"""Great Expectations suites, defined in code and saved to the file context in
+great_expectations/, and run on DataFrames read from DuckDB (GX's SQL datasource does not
+work on DuckDB). A failed critical expectation fails its blocking check and stops the
+sends; a failed warning is reported and lets them go."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+CRITICAL = "critical"
+WARNING = "warning"
+EMAIL_REGEX = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
+
+
+def _suites():
+    import great_expectations as gx
+
+    e = gx.expectations
+    return {
+        "dim_customers": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="is_marketable", severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(column="order_count", min_value=0, severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(
+                column="total_revenue_eur", min_value=0, severity=CRITICAL
+            ),
+            e.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL),
+            # Anonymous visitors are profiles too, without email or name: warn only on a collapse.
+            e.ExpectColumnValuesToNotBeNull(column="email", mostly=0.5, severity=WARNING),
+            e.ExpectColumnValuesToNotBeNull(column="first_name", mostly=0.3, severity=WARNING),
+        ],
+        "send_audience": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL_REGEX, severity=CRITICAL),
+            e.ExpectColumnValuesToBeInSet(
+                column="has_marketing_consent", value_set=[True], severity=CRITICAL
+            ),
+        ],
+        "customer_scores": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="purchase_propensity", severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(
+                column="purchase_propensity", min_value=0, max_value=1, severity=CRITICAL
+            ),
+        ],
+    }
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str | None
+    severity: str
+    observed: str
+
+
+@dataclass
+class ValidationOutcome:
+    suite: str
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    docs_path: Path | None = None
+
+    @property
+    def critical_failures(self) -> list[Failure]:
+        return [f for f in self.failures if f.severity == CRITICAL]
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical_failures
+
+
+def _context(context_dir: Path):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", context_root_dir=str(context_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if not context.list_data_docs_sites():
+        context.add_data_docs_site(
+            "local_site",
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": "uncommitted/data_docs/local_site/",
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def validate(context_dir: Path, suite_name: str, frame: pd.DataFrame) -> ValidationOutcome:
+    """Save the suite to the context, validate `frame` against it, update Data Docs."""
+    import great_expectations as gx
+
+    context = _context(context_dir)
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
+    for expectation in _suites()[suite_name]:
+        suite.add_expectation(expectation)
+    suite.save()
+    # Get-or-create keeps the ids in great_expectations.yml stable from run to run.
+    try:
+        source = context.data_sources.get("warehouse")
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas("warehouse")
+    if suite_name in {a.name for a in source.assets}:
+        asset = source.get_asset(suite_name)
+    else:
+        asset = source.add_dataframe_asset(suite_name)
+    if "whole_table" in {b.name for b in asset.batch_definitions}:
+        batch = asset.get_batch_definition("whole_table")
+    else:
+        batch = asset.add_batch_definition_whole_dataframe("whole_table")
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+            result_format="SUMMARY",
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    outcome = ValidationOutcome(suite=suite_name, evaluated=0)
+    for run_result in result.run_results.values():
+        for r in run_result.results:
+            outcome.evaluated += 1
+            if not r.success:
+                config = r.expectation_config
+                observed = r.result.get("unexpected_count", r.result.get("observed_value"))
+                outcome.failures.append(
+                    Failure(
+                        config.type,
+                        config.kwargs.get("column"),
+                        str(config.severity.value),
+                        str(observed),
+                    )
+                )
+    sites = context.get_docs_sites_urls()
+    if sites and sites[0].get("site_url"):
+        outcome.docs_path = Path(sites[0]["site_url"].removeprefix("file://"))
+    return outcome

@@ -1,0 +1,110 @@
+"""Every path and setting of the pipeline, read from the environment at call time.
+
+This is the one module that knows where things live. Each value has a working default
+relative to the repository, and each environment variable is listed in `.env.example`.
+Functions rather than constants, so that a test that changes the environment sees it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "true",
+}
+
+
+def disable_telemetry() -> None:
+    """Anything that phones home hangs on a closed network; make sure nothing tries."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    if not value:
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def data_dir() -> Path:
+    return _path("MAILPIPE_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def landing_dir() -> Path:
+    return _path("MAILPIPE_LANDING_DIR", data_dir() / "landing")
+
+
+def warehouse_path() -> Path:
+    return _path("MAILPIPE_WAREHOUSE_PATH", data_dir() / "warehouse.duckdb")
+
+
+def mlflow_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir() / 'mlflow.db'}"
+
+
+def mlflow_artifacts_dir() -> Path:
+    return _path("MAILPIPE_MLFLOW_ARTIFACTS_DIR", data_dir() / "mlruns")
+
+
+def exports_dir() -> Path:
+    return _path("MAILPIPE_EXPORTS_DIR", data_dir() / "exports")
+
+
+def ground_truth_dir() -> Path:
+    return _path("MAILPIPE_GROUND_TRUTH_DIR", data_dir() / "ground_truth")
+
+
+def dbt_project_dir() -> Path:
+    return PROJECT_ROOT / "dbt_project"
+
+
+def gx_context_dir() -> Path:
+    return _path("MAILPIPE_GX_CONTEXT_DIR", PROJECT_ROOT / "great_expectations")
+
+
+def campaigns_dir() -> Path:
+    return _path("MAILPIPE_CAMPAIGNS_DIR", PROJECT_ROOT / "email_render" / "campaigns")
+
+
+def as_of_override() -> datetime | None:
+    """The as-of date pinned by MAILPIPE_AS_OF (ISO date or timestamp, UTC), if any."""
+    value = os.environ.get("MAILPIPE_AS_OF")
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def postal_address() -> str:
+    return os.environ.get(
+        "MAILPIPE_POSTAL_ADDRESS", "Mailpipe Demo Shop, Example Street 1, 10115 Berlin, Germany"
+    )
+
+
+def unsubscribe_base_url() -> str:
+    return os.environ.get("MAILPIPE_UNSUBSCRIBE_URL", "https://shop.example.com/unsubscribe")
+
+
+def sender_address() -> str:
+    return os.environ.get("MAILPIPE_SENDER", "Demo Shop <news@shop.example.com>")
+
+
+def dbt_executable() -> str:
+    """dbt from this interpreter's environment, so the pipeline works without an activated venv."""
+    import shutil
+    import sys
+
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")

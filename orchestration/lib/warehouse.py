@@ -1,0 +1,66 @@
+"""Reads and writes between the warehouse and the libraries (ml/, email_render/)."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pandas as pd
+
+EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
+
+
+def as_of(conn: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+    return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0])
+
+
+def read_facts(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    return {
+        "orders": conn.execute(
+            "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
+        ).df(),
+        "email_events": conn.execute(
+            "select person_id, event_type, occurred_at from marts.fct_email_events"
+        ).df(),
+        "web_events": conn.execute(
+            "select person_id, event_type, session_id, occurred_at from marts.fct_web_events"
+        ).df(),
+    }
+
+
+def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
+    """When each person first appeared in any source: the population at a cutoff."""
+    frame = conn.execute(
+        """
+        select person_id, min(seen_at) as first_seen_at from (
+            select person_id, ordered_at as seen_at from marts.fct_orders
+            union all select person_id, occurred_at from marts.fct_web_events
+            union all select person_id, occurred_at from marts.fct_email_events
+            union all select person_id, signed_up_at from marts.dim_customers where signed_up_at is not null
+        ) group by person_id
+        """
+    ).df()
+    return frame.set_index("person_id")["first_seen_at"]
+
+
+def replace_table(
+    conn: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pd.DataFrame
+) -> int:
+    conn.execute(f"create schema if not exists {schema}")
+    conn.register("_frame", frame)
+    conn.execute(f"create or replace table {schema}.{name} as select * from _frame")
+    conn.unregister("_frame")
+    return len(frame)
+
+
+def mask(value: object) -> object:
+    """Keep personal data out of the UI: j***@example.com, phones to their last digits."""
+    if not isinstance(value, str):
+        return value
+    value = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
+    return PHONE.sub(lambda m: "***" + m.group(0)[-2:], value)
+
+
+def preview_markdown(frame: pd.DataFrame, rows: int = 10) -> str:
+    return frame.head(rows).map(mask).to_markdown(index=False)

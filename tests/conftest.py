@@ -1,0 +1,40 @@
+"""Every test gets its own data folder, warehouse, MLflow store and GX context."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.lib import settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """dagster-dbt reads target/manifest.json when the definitions are imported."""
+    manifest = settings.dbt_project_dir() / "target" / "manifest.json"
+    if not manifest.exists():
+        dbt = Path(sys.executable).parent / "dbt"
+        subprocess.run(
+            [str(dbt), "parse", "--profiles-dir", ".", "--quiet"],
+            cwd=settings.dbt_project_dir(),
+            check=True,
+        )
+    return manifest
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    monkeypatch.setenv("MAILPIPE_DATA_DIR", str(root))
+    monkeypatch.setenv("MAILPIPE_WAREHOUSE_PATH", str(root / "warehouse.duckdb"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    monkeypatch.setenv("MAILPIPE_MLFLOW_ARTIFACTS_DIR", str(root / "mlruns"))
+    monkeypatch.setenv("MAILPIPE_GX_CONTEXT_DIR", str(root / "great_expectations"))
+    monkeypatch.delenv("MAILPIPE_AS_OF", raising=False)
+    for key, value in settings.TELEMETRY_OFF.items():
+        monkeypatch.setenv(key, value)
+    return root
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return isolate(monkeypatch, tmp_path)

@@ -1,0 +1,84 @@
+import pytest
+from jinja2 import UndefinedError
+from jinja2.sandbox import SecurityError
+
+from email_render.campaign import Campaign
+from email_render.render import Renderer
+
+PRODUCTS = [
+    {
+        "product_id": "p1",
+        "product_name": "Trail Runner",
+        "product_url": "https://shop.example.com/p/1",
+        "image_url": "https://cdn.example.com/1.jpg",
+        "price": 80.0,
+    }
+]
+
+
+def _campaign(**overrides):
+    fields = dict(
+        campaign_id="weekly-picks",
+        name="Weekly picks",
+        template="weekly_picks",
+        subject="{{ first_name or 'Hello' }}, picks for you",
+        preheader="",
+        audience=("is_marketable",),
+        utm={"utm_source": "mailpipe", "utm_campaign": "weekly-picks"},
+    )
+    fields.update(overrides)
+    return Campaign(**fields)
+
+
+def _recipient(**overrides):
+    r = {
+        "person_id": "p_1",
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "favourite_category": "shoes",
+        "products": PRODUCTS,
+        "unsubscribe_url": "https://u.example.com/x",
+        "postal_address": "1 Example St",
+    }
+    r.update(overrides)
+    return r
+
+
+def test_email_carries_the_name_products_and_unsubscribe_link():
+    email = Renderer(_campaign()).render(_recipient())
+    assert email.subject == "Ann, picks for you"
+    for body in (email.html, email.text):
+        assert "Hi Ann," in body
+        assert "Trail Runner" in body
+        assert "utm_source=mailpipe" in body
+        assert "https://u.example.com/x" in body and "1 Example St" in body
+
+
+def test_missing_data_falls_back_to_friendly_defaults():
+    email = Renderer(_campaign()).render(
+        _recipient(first_name=None, favourite_category=None, products=[])
+    )
+    assert email.subject == "Hello, picks for you"
+    assert "Hi there," in email.html and "Hi there," in email.text
+    assert "new arrivals" in email.html
+
+
+def test_customer_data_with_markup_or_template_syntax_comes_out_as_text():
+    email = Renderer(_campaign()).render(
+        _recipient(first_name="<script>alert(1)</script>{{ 7*7 }}")
+    )
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;" in email.html
+    assert "{{ 7*7 }}" in email.html and "49" not in email.html
+
+
+def test_a_template_naming_an_unknown_field_fails_instead_of_rendering_blank():
+    renderer = Renderer(_campaign(subject="Hi {{ nickname }}"))
+    with pytest.raises(UndefinedError):
+        renderer.render(_recipient())
+
+
+def test_templates_cannot_reach_python_internals():
+    renderer = Renderer(_campaign(subject="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
+    with pytest.raises(SecurityError):
+        renderer.render(_recipient())

@@ -1,0 +1,86 @@
+import numpy as np
+import pandas as pd
+
+from ml.features import FEATURE_COLUMNS, build_features, purchase_labels
+
+CUTOFF = pd.Timestamp("2026-06-01")
+
+
+def _facts():
+    orders = pd.DataFrame(
+        {
+            "person_id": ["a", "a", "b", "c"],
+            "ordered_at": pd.to_datetime(["2026-01-10", "2026-05-20", "2026-03-01", "2026-06-10"]),
+            "total_amount_eur": [50.0, 70.0, 20.0, 99.0],
+        }
+    )
+    email = pd.DataFrame(
+        {
+            "person_id": ["a", "a", "b"],
+            "event_type": ["sent", "open", "sent"],
+            "occurred_at": pd.to_datetime(["2026-05-01", "2026-05-02", "2026-05-01"]),
+        }
+    )
+    web = pd.DataFrame(
+        {
+            "person_id": ["a", "b", "b"],
+            "event_type": ["product_view", "add_to_cart", "product_view"],
+            "session_id": ["s1", "s2", "s2"],
+            "occurred_at": pd.to_datetime(["2026-05-25", "2026-05-30", "2026-05-30"]),
+        }
+    )
+    return orders, email, web
+
+
+def test_features_only_see_data_before_the_cutoff():
+    orders, email, web = _facts()
+    before = build_features(pd.Series(["a", "b", "c"]), orders, email, web, CUTOFF)
+    later = pd.Timestamp("2026-06-15")
+    orders2 = pd.concat(
+        [
+            orders,
+            pd.DataFrame(
+                {
+                    "person_id": ["a", "b"],
+                    "ordered_at": [later, CUTOFF],
+                    "total_amount_eur": [500.0, 1.0],
+                }
+            ),
+        ]
+    )
+    email2 = pd.concat(
+        [email, pd.DataFrame({"person_id": ["b"], "event_type": ["click"], "occurred_at": [later]})]
+    )
+    web2 = pd.concat(
+        [
+            web,
+            pd.DataFrame(
+                {
+                    "person_id": ["c"],
+                    "event_type": ["product_view"],
+                    "session_id": ["s9"],
+                    "occurred_at": [CUTOFF],
+                }
+            ),
+        ]
+    )
+    after = build_features(pd.Series(["a", "b", "c"]), orders2, email2, web2, CUTOFF)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_features_describe_recency_frequency_and_engagement():
+    orders, email, web = _facts()
+    f = build_features(pd.Series(["a", "b", "c"]), orders, email, web, CUTOFF)
+    assert list(f.columns) == FEATURE_COLUMNS
+    assert f.loc["a", "order_count"] == 2 and f.loc["a", "revenue_eur"] == 120.0
+    assert f.loc["a", "days_since_last_order"] == 12
+    assert f.loc["a", "open_rate_90d"] == 1.0
+    assert f.loc["b", "cart_adds_30d"] == 1 and f.loc["b", "sessions_30d"] == 1
+    assert f.loc["c", "has_ordered"] == 0  # c's only order is after the cutoff
+    assert np.isfinite(f.to_numpy()).all()
+
+
+def test_label_is_a_purchase_within_the_horizon_after_the_cutoff():
+    orders, _, _ = _facts()
+    labels = purchase_labels(pd.Index(["a", "b", "c"]), orders, CUTOFF, 30)
+    assert labels.to_dict() == {"a": 0, "b": 0, "c": 1}
