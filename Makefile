@@ -37,7 +37,7 @@ demo: manifest dagster-home
 	$(BIN)/dagster asset materialize --select '*' -m orchestration.definitions
 	$(BIN)/python -m orchestration where
 
-test: manifest dagster-home
+test: manifest dagster-home lint
 	$(BIN)/python -m pytest
 
 ui: manifest dagster-home
@@ -51,9 +51,9 @@ mlflow: install
 bench: manifest dagster-home
 	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED)
 
-lint: install
+lint: manifest
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	cd dbt_project && ../$(BIN)/sqlfluff lint models
+	cd dbt_project && ../$(BIN)/sqlfluff lint models tests
 
 clean:
 	rm -rf data dbt_project/target great_expectations/uncommitted

@@ -18,7 +18,9 @@ resolved as (
 
 final as (
 
-    select edges.identifier_key, count(distinct resolved.person_id) as people
+    select
+        edges.identifier_key,
+        count(distinct resolved.person_id) as people
     from edges
     inner join resolved on edges.record_key = resolved.record_key
     group by edges.identifier_key

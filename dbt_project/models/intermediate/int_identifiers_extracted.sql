@@ -30,48 +30,87 @@ email_events as (
 
 crm_identifiers as (
 
-    select 'crm_customers' as source_table, customer_id as record_id, 'crm customer_id' as link_rule,
+    select
+        'crm_customers' as source_table,
+        customer_id as record_id,
+        'crm customer_id' as link_rule,
         'customer_id:' || customer_id as identifier_key
     from crm_customers
     union all
-    select 'crm_customers', customer_id, 'email', 'email:' || email
-    from crm_customers where is_email_valid
+    select
+        'crm_customers' as source_table,
+        customer_id as record_id,
+        'email' as link_rule,
+        'email:' || email as identifier_key
+    from crm_customers
+    where is_email_valid
     union all
-    select 'crm_customers', customer_id, 'phone', 'phone:' || phone_e164
-    from crm_customers where phone_e164 is not null
+    select
+        'crm_customers' as source_table,
+        customer_id as record_id,
+        'phone' as link_rule,
+        'phone:' || phone_e164 as identifier_key
+    from crm_customers
+    where phone_e164 is not null
 
 ),
 
 web_identifiers as (
 
-    select distinct 'web_events' as source_table, anonymous_id as record_id, 'anonymous id' as link_rule,
+    select distinct
+        'web_events' as source_table,
+        anonymous_id as record_id,
+        'anonymous id' as link_rule,
         'anonymous_id:' || anonymous_id as identifier_key
     from web_events
     union all
-    select distinct 'web_events', anonymous_id, 'login', 'customer_id:' || customer_id
-    from web_events where customer_id is not null
+    select distinct
+        'web_events' as source_table,
+        anonymous_id as record_id,
+        'login' as link_rule,
+        'customer_id:' || customer_id as identifier_key
+    from web_events
+    where customer_id is not null
     union all
-    select distinct 'web_events', anonymous_id, 'identify', 'email:' || email
-    from web_events where event_type = 'identify' and is_email_valid
+    select distinct
+        'web_events' as source_table,
+        anonymous_id as record_id,
+        'identify' as link_rule,
+        'email:' || email as identifier_key
+    from web_events
+    where event_type = 'identify' and is_email_valid
 
 ),
 
 order_identifiers as (
 
-    select 'shop_orders' as source_table, order_id as record_id, 'order customer_id' as link_rule,
+    select
+        'shop_orders' as source_table,
+        order_id as record_id,
+        'order customer_id' as link_rule,
         'customer_id:' || customer_id as identifier_key
-    from orders where customer_id is not null
+    from orders
+    where customer_id is not null
     union all
-    select 'shop_orders', order_id, 'email', 'email:' || email
-    from orders where is_email_valid
+    select
+        'shop_orders' as source_table,
+        order_id as record_id,
+        'email' as link_rule,
+        'email:' || email as identifier_key
+    from orders
+    where is_email_valid
 
 ),
 
 recipient_identifiers as (
 
-    select distinct 'esp_email_events' as source_table, email as record_id, 'email' as link_rule,
+    select distinct
+        'esp_email_events' as source_table,
+        email as record_id,
+        'email' as link_rule,
         'email:' || email as identifier_key
-    from email_events where is_email_valid
+    from email_events
+    where is_email_valid
 
 ),
 
@@ -89,19 +128,35 @@ linked as (
 
 records as (
 
-    select 'crm_customers' as source_table, customer_id as record_id from crm_customers
+    select
+        'crm_customers' as source_table,
+        customer_id as record_id
+    from crm_customers
     union
-    select 'web_events', anonymous_id from web_events
+    select
+        'web_events' as record_key,
+        anonymous_id as source_table
+    from web_events
     union
-    select 'shop_orders', order_id from orders
+    select
+        'shop_orders' as record_key,
+        order_id as source_table
+    from orders
     union
-    select 'esp_email_events', email from email_events where email is not null
+    select
+        'esp_email_events' as record_key,
+        email as source_table
+    from email_events
+    where email is not null
 
 ),
 
 self_identifiers as (
 
-    select source_table, record_id, 'record' as link_rule,
+    select
+        source_table,
+        record_id,
+        'record' as link_rule,
         'record:' || source_table || ':' || record_id as identifier_key
     from records
 
@@ -118,7 +173,7 @@ final as (
     from linked
     union all
     select
-        source_table || ':' || record_id,
+        source_table || ':' || record_id as record_key,
         source_table,
         record_id,
         link_rule,

@@ -12,7 +12,11 @@ edges as (
 
 records as (
 
-    select distinct record_key, source_table, record_id from edges
+    select distinct
+        record_key,
+        source_table,
+        record_id
+    from edges
 
 ),
 

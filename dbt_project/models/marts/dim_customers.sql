@@ -61,7 +61,9 @@ stg_web_events as (
 
 people as (
 
-    select person_id, count(*) as source_records
+    select
+        person_id,
+        count(*) as source_records
     from identity_links
     group by person_id
 
@@ -69,7 +71,9 @@ people as (
 
 crm_records as (
 
-    select identity_links.person_id, crm_customers.*
+    select
+        identity_links.person_id,
+        crm_customers.*
     from crm_customers
     inner join identity_links
         on identity_links.source_table = 'crm_customers' and crm_customers.customer_id = identity_links.record_id
@@ -100,7 +104,9 @@ crm_profile as (
 
 order_emails as (
 
-    select identity_links.person_id, {{ latest_non_null('stg_orders.email', 'stg_orders.ordered_at') }} as email
+    select
+        identity_links.person_id,
+        {{ latest_non_null('stg_orders.email', 'stg_orders.ordered_at') }} as email
     from stg_orders
     inner join identity_links
         on identity_links.source_table = 'shop_orders' and stg_orders.order_id = identity_links.record_id
@@ -111,7 +117,9 @@ order_emails as (
 
 identify_emails as (
 
-    select identity_links.person_id, {{ latest_non_null('stg_web_events.email', 'stg_web_events.occurred_at') }} as email
+    select
+        identity_links.person_id,
+        {{ latest_non_null('stg_web_events.email', 'stg_web_events.occurred_at') }} as email
     from stg_web_events
     inner join identity_links
         on identity_links.source_table = 'web_events' and stg_web_events.anonymous_id = identity_links.record_id
@@ -122,7 +130,9 @@ identify_emails as (
 
 recipient_emails as (
 
-    select person_id, min(record_id) as email
+    select
+        person_id,
+        min(record_id) as email
     from identity_links
     where source_table = 'esp_email_events'
     group by person_id
@@ -144,7 +154,10 @@ order_stats as (
 
 category_counts as (
 
-    select person_id, category, sum(quantity) as units
+    select
+        person_id,
+        category,
+        sum(quantity) as units
     from order_items
     where category is not null
     group by person_id, category
@@ -153,7 +166,9 @@ category_counts as (
 
 favourite_categories as (
 
-    select person_id, {{ latest_non_null('category', 'units') }} as favourite_category
+    select
+        person_id,
+        {{ latest_non_null('category', 'units') }} as favourite_category
     from category_counts
     group by person_id
 
@@ -163,10 +178,16 @@ web_stats as (
 
     select
         web_events.person_id,
-        count(*) filter (where web_events.event_type = 'product_view'
-            and web_events.occurred_at > as_of.as_of_at - interval 30 day) as product_views_30d,
-        count(*) filter (where web_events.event_type = 'add_to_cart'
-            and web_events.occurred_at > as_of.as_of_at - interval 30 day) as cart_adds_30d,
+        count(
+            *) filter (
+            where web_events.event_type = 'product_view'
+            and web_events.occurred_at > as_of.as_of_at - interval 30 day
+        ) as product_views_30d,
+        count(
+            *) filter (
+            where web_events.event_type = 'add_to_cart'
+            and web_events.occurred_at > as_of.as_of_at - interval 30 day
+        ) as cart_adds_30d,
         max(web_events.occurred_at) as last_seen_at
     from web_events
     cross join as_of
@@ -244,13 +265,13 @@ final as (
         joined.*,
         {{ is_valid_email('joined.email') }} as is_email_valid,
         case when joined.order_count > 0
-            then cast(round(joined.total_revenue_eur / joined.order_count, 2) as decimal(18, 2))
+                then cast(round(joined.total_revenue_eur / joined.order_count, 2) as decimal(18, 2))
         end as avg_order_value_eur,
         joined.has_marketing_consent
-            and not joined.is_unsubscribed
-            and not joined.has_complained
-            and not joined.has_hard_bounced
-            and {{ is_valid_email('joined.email') }} as is_marketable
+        and not joined.is_unsubscribed
+        and not joined.has_complained
+        and not joined.has_hard_bounced
+        and {{ is_valid_email('joined.email') }} as is_marketable
     from joined
 
 )

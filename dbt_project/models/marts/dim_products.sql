@@ -14,7 +14,10 @@ order_items as (
 
 sales as (
 
-    select product_id, count(distinct order_id) as orders_containing, sum(quantity) as units_sold
+    select
+        product_id,
+        count(distinct order_id) as orders_containing,
+        sum(quantity) as units_sold
     from order_items
     group by product_id
 

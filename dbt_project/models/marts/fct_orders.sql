@@ -20,7 +20,10 @@ identity_links as (
 
 item_counts as (
 
-    select order_id, count(*) as line_count, sum(quantity) as item_quantity
+    select
+        order_id,
+        count(*) as line_count,
+        sum(quantity) as item_quantity
     from order_items
     group by order_id
 

@@ -35,7 +35,9 @@ rules as (
 
 component_sizes as (
 
-    select person_id, count(*) as records_in_profile
+    select
+        person_id,
+        count(*) as records_in_profile
     from resolved
     group by person_id
 

@@ -43,7 +43,9 @@ final as (
         cleaned.is_email_valid,
         cleaned.first_name,
         cleaned.last_name,
-        {{ e164_phone('cleaned.phone_raw', 'cleaned.phone_digits', 'countries.calling_code', 'countries.trunk_prefix') }} as phone_e164,
+        {{ e164_phone(
+            'cleaned.phone_raw', 'cleaned.phone_digits', 'countries.calling_code', 'countries.trunk_prefix'
+        ) }} as phone_e164,
         cleaned.city,
         cleaned.country_code,
         cleaned.birth_date,
