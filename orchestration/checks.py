@@ -4,10 +4,13 @@ the sends; failed warnings are reported and let them go."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.lib import quality, settings
+from orchestration.lib import quality, settings, warehouse
 
 
-def _result(outcome: quality.ValidationOutcome) -> dg.AssetCheckResult:
+def gx_check_result(
+    outcome: quality.ValidationOutcome, check_name: str | None = None, extra: dict | None = None
+) -> dg.AssetCheckResult:
+    """A GX validation as a check result: critical failures are errors, warnings warn."""
     failures = [
         {
             "expectation": f.expectation,
@@ -22,36 +25,53 @@ def _result(outcome: quality.ValidationOutcome) -> dg.AssetCheckResult:
         "critical_failures": len(outcome.critical_failures),
         "warnings": len(outcome.failures) - len(outcome.critical_failures),
         "failures": dg.MetadataValue.json(failures),
+        **(extra or {}),
     }
     if outcome.docs_path is not None:
         metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_path.as_uri())
     severity = (
         dg.AssetCheckSeverity.ERROR if outcome.critical_failures else dg.AssetCheckSeverity.WARN
     )
-    return dg.AssetCheckResult(passed=not outcome.failures, severity=severity, metadata=metadata)
+    return dg.AssetCheckResult(
+        passed=not outcome.failures, severity=severity, metadata=metadata, check_name=check_name
+    )
+
+
+def _validate_table(conn, name: str, sql: str, **kwargs) -> dg.AssetCheckResult:
+    frame = conn.execute(sql).df()
+    previous = warehouse.previous_row_count(conn, name)
+    outcome = quality.validate(
+        settings.gx_context_dir(), name, frame, previous_rows=previous, **kwargs
+    )
+    warehouse.record_row_count(conn, name, len(frame))
+    return gx_check_result(
+        outcome, extra={"row_count": len(frame), "previous_row_count": previous or 0}
+    )
 
 
 @dg.asset_check(asset="dim_customers", blocking=True)
 def dim_customers_meets_expectations(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    """Unique, non-null person ids, sane amounts and a consent flag for every person."""
+    """Unique person ids, sane amounts, a consent flag for everyone, fresh data, no collapse in rows."""
     with duckdb.get_connection() as conn:
-        frame = conn.execute("select * from marts.dim_customers").df()
-    return _result(quality.validate(settings.gx_context_dir(), "dim_customers", frame))
+        as_of = warehouse.as_of(conn)
+        return _validate_table(
+            conn, "dim_customers", "select * from marts.dim_customers", as_of=as_of
+        )
 
 
 @dg.asset_check(asset="send_audience", blocking=True)
 def send_audience_is_consented_and_valid(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Everyone the sends would reach has consent and a well-formed email, once."""
     with duckdb.get_connection() as conn:
-        frame = conn.execute(
-            "select person_id, email, has_marketing_consent from email.send_audience"
-        ).df()
-    return _result(quality.validate(settings.gx_context_dir(), "send_audience", frame))
+        return _validate_table(
+            conn,
+            "send_audience",
+            "select person_id, email, has_marketing_consent from email.send_audience",
+        )
 
 
 @dg.asset_check(asset="customer_scores", blocking=True)
 def customer_scores_are_probabilities(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """One score per person, each within [0, 1]."""
     with duckdb.get_connection() as conn:
-        frame = conn.execute("select * from ml.customer_scores").df()
-    return _result(quality.validate(settings.gx_context_dir(), "customer_scores", frame))
+        return _validate_table(conn, "customer_scores", "select * from ml.customer_scores")

@@ -8,6 +8,12 @@ daily_pipeline = dg.define_asset_job(
     description="Load new landing files, rebuild the models and scores, export the day's sends.",
 )
 
+load_landing_files = dg.define_asset_job(
+    "load_landing_files",
+    selection=dg.AssetSelection.groups("raw"),
+    description="Load new landing files into the raw tables.",
+)
+
 daily_pipeline_schedule = dg.ScheduleDefinition(
     job=daily_pipeline,
     cron_schedule="0 5 * * *",

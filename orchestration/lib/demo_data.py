@@ -132,6 +132,13 @@ LAST_NAMES = [
     "Parker",
     "Collins",
 ]
+COUNTRY_NAMES = {
+    "DE": ("Germany", "Deutschland", "de"),
+    "FR": ("France", "france"),
+    "NL": ("Netherlands", "Holland"),
+    "GB": ("United Kingdom", "UK", "Great Britain"),
+    "US": ("USA", "United States", "U.S."),
+}
 COUNTRIES = {
     # code: (weight, currency, rate per EUR, calling code, cities, national trunk prefix)
     "DE": (0.30, "EUR", 1.0, "49", ("Berlin", "Hamburg", "Munich", "Cologne", "Leipzig"), "0"),
@@ -203,6 +210,7 @@ class DemoParams:
             "first_name_missing": 0.03,
             "birth_date_missing": 0.10,
             "city_missing": 0.03,
+            "country_as_name": 0.05,
             "account_order_as_guest": 0.10,
             "order_duplicate_id": 0.005,
             "order_malformed_line": 0.001,
@@ -887,6 +895,11 @@ def _write_crm(rng, params, persons, end, folder: Path, out: _Out) -> None:
     )
     consent_at = signup + pd.to_timedelta(rng.uniform(0, 3600, len(rows)), unit="s")
 
+    country = rows["country"].to_numpy().astype(object)
+    as_name = np.flatnonzero(rng.random(len(rows)) < dirt["country_as_name"])
+    country[as_name] = [
+        COUNTRY_NAMES[c][rng.integers(len(COUNTRY_NAMES[c]))] for c in country[as_name]
+    ]
     export = pd.DataFrame(
         {
             "customer_id": rows["customer_id"],
@@ -895,7 +908,7 @@ def _write_crm(rng, params, persons, end, folder: Path, out: _Out) -> None:
             "last_name": rows["last_name"],
             "phone": phones,
             "city": city,
-            "country": rows["country"],
+            "country": country,
             "birth_date": birth,
             "signup_at": _timestamps(rng, signup),
             "loyalty_tier": tier,

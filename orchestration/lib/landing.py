@@ -21,6 +21,9 @@ class Column:
     required: bool = False
     allowed: tuple[str, ...] | None = None
     description: str = ""
+    # "email": a malformed address sends the row to quarantine. Where an invalid email should
+    # not cost the record (a CRM customer, an order), leave it unset; staging flags it.
+    format: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
@@ -165,7 +168,7 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
         columns=(
             Column("event_id", required=True),
             Column("campaign_id", required=True),
-            Column("email", required=True, description="Recipient address."),
+            Column("email", required=True, format="email", description="Recipient address."),
             Column("event_type", required=True, allowed=ESP_EVENT_TYPES),
             Column("occurred_at", "timestamp", required=True),
             Column("bounce_type", allowed=("hard", "soft")),

@@ -12,9 +12,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,8 @@ SQL_TYPES = {
     "integer": "bigint",
     "boolean": "boolean",
 }
+EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
+EPOCH = re.compile(r"^\d{10}(\d{3})?$")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
 
@@ -57,6 +61,7 @@ class FileLoad:
 @dataclass
 class TableLoad:
     table: str
+    loaded_at: datetime
     files: list[FileLoad] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
 
@@ -128,7 +133,7 @@ def load_table(
     """Load every new landing file of `table`; already-loaded checksums are skipped."""
     ensure_raw_schema(conn)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    result = TableLoad(table.name)
+    result = TableLoad(table.name, now)
     loaded = {
         row[0]
         for row in conn.execute(
@@ -209,9 +214,25 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
             _quarantine(conn, table, frame, f, now)
 
 
+def _decode_lines(path: Path) -> tuple[list[str], set[int]]:
+    """The file's lines, and the numbers of those that are not valid UTF-8 (kept as repr)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines(), set()
+    except UnicodeDecodeError:
+        pass
+    lines, bad = [], set()
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(repr(raw)[2:-1])
+            bad.add(number)
+    return lines, bad
+
+
 def _read_csv(path: Path, table: LandingTable, f: FileLoad) -> Iterator[tuple[pd.DataFrame, list]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        lines = fh.read().splitlines()
+    lines, undecodable = _decode_lines(path)
     if not lines:
         yield pd.DataFrame(columns=[*table.column_names, "_source_line", "_raw"]), []
         return
@@ -227,7 +248,9 @@ def _read_csv(path: Path, table: LandingTable, f: FileLoad) -> Iterator[tuple[pd
         start, end = previous_end + 1, reader.line_num
         previous_end = end
         raw = "\n".join(lines[start - 1 : end])
-        if len(record) != len(header):
+        if undecodable.intersection(range(start, end + 1)):
+            malformed.append((start, "invalid UTF-8 encoding", raw))
+        elif len(record) != len(header):
             malformed.append(
                 (start, f"malformed line: expected {len(header)} fields, found {len(record)}", raw)
             )
@@ -247,26 +270,28 @@ def _read_jsonl(
     names = table.column_names
     seen_keys: set[str] = set()
     rows, line_numbers, raws, malformed = [], [], [], []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                malformed.append((number, f"malformed JSON: {exc.msg} at column {exc.colno}", line))
-                continue
-            if not isinstance(obj, dict):
-                malformed.append((number, "malformed JSON: a line must hold one object", line))
-                continue
-            seen_keys.update(obj.keys())
-            rows.append([_text(obj.get(name)) for name in names])
-            line_numbers.append(number)
-            raws.append(line)
-            if len(rows) + len(malformed) >= CHUNK_ROWS:
-                yield _frame(rows, line_numbers, raws, table), malformed
-                rows, line_numbers, raws, malformed = [], [], [], []
+    lines, undecodable = _decode_lines(path)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if number in undecodable:
+            malformed.append((number, "invalid UTF-8 encoding", line))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            malformed.append((number, f"malformed JSON: {exc.msg} at column {exc.colno}", line))
+            continue
+        if not isinstance(obj, dict):
+            malformed.append((number, "malformed JSON: a line must hold one object", line))
+            continue
+        seen_keys.update(obj.keys())
+        rows.append([_text(obj.get(name)) for name in names])
+        line_numbers.append(number)
+        raws.append(line)
+        if len(rows) + len(malformed) >= CHUNK_ROWS:
+            yield _frame(rows, line_numbers, raws, table), malformed
+            rows, line_numbers, raws, malformed = [], [], [], []
     f.unexpected_columns = sorted(seen_keys - set(names))
     yield _frame(rows, line_numbers, raws, table), malformed
 
@@ -317,13 +342,8 @@ def _validate(
         if column.type == "string":
             value = raw.where(~empty, None)
         elif column.type in ("timestamp", "date"):
-            parsed = pd.to_datetime(
-                raw.where(~empty, None).astype(str).str.strip(),
-                format="ISO8601" if column.type == "timestamp" else "%Y-%m-%d",
-                utc=True,
-                errors="coerce",
-            )
-            value = parsed.dt.tz_localize(None)
+            text = raw.where(~empty, None).astype(str).str.strip()
+            value = _parse_timestamps(text) if column.type == "timestamp" else _parse_dates(text)
             flag(
                 ~empty & value.isna(),
                 "wrong type for " + column.name + f" ({column.type}): " + raw.astype(str),
@@ -351,6 +371,10 @@ def _validate(
                 ~empty & value.isna(),
                 "wrong type for " + column.name + " (boolean): " + raw.astype(str),
             )
+        if column.format == "email":
+            normalized = raw.astype(str).str.strip().str.lower()
+            invalid = ~empty & ~normalized.str.match(EMAIL_PATTERN)
+            flag(invalid, "invalid email for " + column.name + ": " + raw.astype(str))
         if column.allowed is not None:
             unknown = ~empty & ~raw.astype(str).str.strip().isin(column.allowed)
             flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))
@@ -371,6 +395,29 @@ def _validate(
         }
     )
     return out[~bad], invalid
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+
+
+def _parse_timestamps(text: pd.Series) -> pd.Series:
+    """UTC from an explicit list of formats, never a guess: ISO 8601 with `Z`, an offset or
+    none (UTC); epoch seconds or milliseconds; RFC 2822 (`Tue, 03 Mar 2026 10:00:00 +0100`).
+    Ambiguous forms such as 03/04/2026 are rejected as a wrong type."""
+    iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    rest = iso.isna() & text.notna() & (text != "None")
+    if rest.any():
+        epoch = text[rest].str.fullmatch(EPOCH.pattern).fillna(False)
+        numbers = pd.to_numeric(text[rest][epoch], errors="coerce")
+        seconds = numbers.where(numbers < 1e11, numbers / 1000)
+        iso.loc[seconds.index] = pd.to_datetime(seconds, unit="s", utc=True)
+        for index in text[rest][~epoch].index:
+            try:
+                iso.loc[index] = pd.Timestamp(parsedate_to_datetime(text[index])).tz_convert("UTC")
+            except (TypeError, ValueError, IndexError):
+                continue
+    return iso.dt.tz_localize(None)
 
 
 def _split_duplicates(
@@ -449,3 +496,15 @@ def _quarantine(
     for reason in frame["reason"]:
         kind = reason.split(":")[0].split(" for ")[0]
         f.reasons[kind] = f.reasons.get(kind, 0) + 1
+
+
+def landing_fingerprints(landing_dir: Path) -> dict[str, dict[str, str]]:
+    """Per raw table, each landing file's size and modification time: cheap to read, and it
+    changes when a file is added or replaced. The load itself decides by checksum."""
+    fingerprints: dict[str, dict[str, str]] = {}
+    for table in LANDING_TABLES:
+        for path in landing_files(landing_dir, table):
+            stat = path.stat()
+            name = str(path.relative_to(landing_dir))
+            fingerprints.setdefault(table.name, {})[name] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return fingerprints

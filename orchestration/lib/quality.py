@@ -16,10 +16,61 @@ WARNING = "warning"
 EMAIL_REGEX = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
 
-def _suites():
+def raw_suite_name(table) -> str:
+    return f"raw_{table.name}"
+
+
+def _raw_expectations(table):
+    """The landing contract as expectations: the loader enforces it, GX proves it held."""
     import great_expectations as gx
 
     e = gx.expectations
+    out = []
+    for column in table.columns:
+        if column.required:
+            out.append(e.ExpectColumnValuesToNotBeNull(column=column.name, severity=CRITICAL))
+        if column.allowed:
+            out.append(
+                e.ExpectColumnValuesToBeInSet(
+                    column=column.name, value_set=list(column.allowed), severity=CRITICAL
+                )
+            )
+    if len(table.key) == 1:
+        out.append(e.ExpectColumnValuesToBeUnique(column=table.key[0], severity=CRITICAL))
+    elif table.key:
+        out.append(
+            e.ExpectCompoundColumnsToBeUnique(column_list=list(table.key), severity=CRITICAL)
+        )
+    return out
+
+
+def _row_count_expectations(previous_rows: int | None):
+    """Against the previous run: a drop under 90% warns, under 50% stops the sends."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    if not previous_rows:
+        return [e.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL)]
+    return [
+        e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.5), severity=CRITICAL),
+        e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.9), severity=WARNING),
+    ]
+
+
+def _suites(as_of=None):
+    import great_expectations as gx
+
+    e = gx.expectations
+    freshness = []
+    if as_of is not None:
+        # The web tracker should have sent events up to the as-of date.
+        freshness.append(
+            e.ExpectColumnMaxToBeBetween(
+                column="last_seen_at",
+                min_value=(as_of - pd.Timedelta(days=2)).isoformat(),
+                severity=WARNING,
+            )
+        )
     return {
         "dim_customers": [
             e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
@@ -29,10 +80,10 @@ def _suites():
             e.ExpectColumnValuesToBeBetween(
                 column="total_revenue_eur", min_value=0, severity=CRITICAL
             ),
-            e.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL),
             # Anonymous visitors are profiles too, without email or name: warn only on a collapse.
             e.ExpectColumnValuesToNotBeNull(column="email", mostly=0.5, severity=WARNING),
             e.ExpectColumnValuesToNotBeNull(column="first_name", mostly=0.3, severity=WARNING),
+            *freshness,
         ],
         "send_audience": [
             e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
@@ -99,13 +150,27 @@ def _context(context_dir: Path):
     return context
 
 
-def validate(context_dir: Path, suite_name: str, frame: pd.DataFrame) -> ValidationOutcome:
-    """Save the suite to the context, validate `frame` against it, update Data Docs."""
+def validate(
+    context_dir: Path,
+    suite_name: str,
+    frame: pd.DataFrame,
+    *,
+    table=None,
+    as_of=None,
+    previous_rows: int | None = None,
+) -> ValidationOutcome:
+    """Save the suite to the context, validate `frame` against it, update Data Docs.
+
+    table: a LandingTable, for the raw suites; as_of: for freshness; previous_rows: the row
+    count the previous run saw, for the volume expectations."""
     import great_expectations as gx
 
     context = _context(context_dir)
+    expectations = _raw_expectations(table) if table is not None else _suites(as_of)[suite_name]
+    if table is None:
+        expectations = [*expectations, *_row_count_expectations(previous_rows)]
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
-    for expectation in _suites()[suite_name]:
+    for expectation in expectations:
         suite.add_expectation(expectation)
     suite.save()
     # Get-or-create keeps the ids in great_expectations.yml stable from run to run.

@@ -54,6 +54,25 @@ def replace_table(
     return len(frame)
 
 
+def previous_row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """The row count the last validation of `name` saw, then record today's."""
+    conn.execute("create schema if not exists quality")
+    conn.execute(
+        "create table if not exists quality.row_count_history (name varchar, counted_at timestamp, row_count bigint)"
+    )
+    row = conn.execute(
+        "select row_count from quality.row_count_history where name = ? order by counted_at desc limit 1",
+        [name],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def record_row_count(conn: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
+    conn.execute(
+        "insert into quality.row_count_history values (?, current_timestamp, ?)", [name, rows]
+    )
+
+
 def mask(value: object) -> object:
     """Keep personal data out of the UI: j***@example.com, phones to their last digits."""
     if not isinstance(value, str):

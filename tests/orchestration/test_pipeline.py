@@ -79,10 +79,17 @@ def test_definitions_load_with_described_assets_in_stage_groups():
 def test_every_asset_materializes(pipeline):
     result = pipeline["result"]
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = result.get_asset_check_evaluations()
+    checks = {e.check_name: e.passed for e in evaluations}
     assert checks["dim_customers_meets_expectations"]
     assert checks["send_audience_is_consented_and_valid"]
     assert checks["customer_scores_are_probabilities"]
+    contracts = [e for e in evaluations if e.check_name == "newest_load_meets_contract"]
+    assert len(contracts) == 6 and all(e.passed for e in contracts)
+    assert sum(e.check_name == "has_no_load_anomalies" for e in evaluations) == 6
+    gx = next(e for e in evaluations if e.check_name == "dim_customers_meets_expectations")
+    docs = gx.metadata["data_docs"].value
+    assert docs.startswith("file://") and Path(docs.removeprefix("file://")).is_file()
 
 
 def _landed_rows(path: Path) -> int:

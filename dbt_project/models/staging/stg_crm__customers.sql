@@ -12,6 +12,12 @@ countries as (
 
 ),
 
+country_aliases as (
+
+    select * from {{ ref('country_aliases') }}
+
+),
+
 cleaned as (
 
     select
@@ -23,7 +29,7 @@ cleaned as (
         phone as phone_raw,
         {{ digits_only('phone') }} as phone_digits,
         nullif(trim(city), '') as city,
-        upper(nullif(trim(country), '')) as country_code,
+        lower(nullif(trim(country), '')) as country_raw,
         birth_date,
         signup_at,
         loyalty_tier,
@@ -32,6 +38,16 @@ cleaned as (
         _source_file,
         _source_line
     from source
+
+),
+
+standardized as (
+
+    select
+        cleaned.*,
+        coalesce(country_aliases.country_code, upper(cleaned.country_raw)) as country_code
+    from cleaned
+    left join country_aliases on cleaned.country_raw = country_aliases.alias
 
 ),
 
@@ -55,7 +71,7 @@ final as (
         cleaned.consent_updated_at,
         cleaned._source_file,
         cleaned._source_line
-    from cleaned
+    from standardized as cleaned
     left join countries on cleaned.country_code = countries.country_code
 
 )

@@ -1,0 +1,37 @@
+"""Sensors: react to files landing."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from orchestration.jobs import load_landing_files
+from orchestration.lib import settings
+from orchestration.lib.loader import landing_fingerprints
+
+
+@dg.sensor(
+    job=load_landing_files,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def new_landing_files(context: dg.SensorEvaluationContext):
+    """Loads the raw tables whose landing folders have new or replaced files."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = landing_fingerprints(settings.landing_dir())
+    changed = {
+        table: sorted(
+            name for name, stamp in files.items() if seen.get(table, {}).get(name) != stamp
+        )
+        for table, files in current.items()
+    }
+    changed = {table: names for table, names in changed.items() if names}
+    if not changed:
+        return dg.SkipReason("no new landing files")
+    run_key = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=[dg.AssetKey(["raw", table]) for table in sorted(changed)],
+        tags={"mailpipe/new_files": str(sum(len(n) for n in changed.values()))},
+    )
