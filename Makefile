@@ -36,6 +36,7 @@ demo: manifest dagster-home
 	$(BIN)/python -m orchestration generate --customers $(CUSTOMERS) --seed $(SEED)
 	$(BIN)/dagster asset materialize --select '*' -m orchestration.definitions
 	$(BIN)/python -m orchestration where
+	$(BIN)/python -m orchestration evaluate-identity
 
 test: manifest dagster-home lint
 	$(BIN)/python -m pytest

@@ -60,6 +60,23 @@ def _where(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_identity(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.lib.evaluation import identity_scores
+
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        scores = identity_scores(conn, settings.ground_truth_dir())
+    print(f"Identity resolution against ground truth ({scores.records:,} source records):")
+    print(
+        f"  pairwise precision {scores.precision:.4f}  ({scores.correct_pairs:,} of {scores.predicted_pairs:,} merged pairs)"
+    )
+    print(
+        f"  pairwise recall    {scores.recall:.4f}  ({scores.correct_pairs:,} of {scores.true_pairs:,} true pairs)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings.disable_telemetry()
     parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
@@ -74,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("where", help="print where the results of the last run are").set_defaults(
         func=_where
     )
+    sub.add_parser(
+        "evaluate-identity",
+        help="pairwise precision and recall of identity resolution against ground truth",
+    ).set_defaults(func=_evaluate_identity)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -5,7 +5,7 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from orchestration import checks
-from orchestration.assets import email, ml, raw
+from orchestration.assets import email, ml, raw, segments
 from orchestration.assets.dbt import dbt_models, dbt_project
 from orchestration.jobs import daily_pipeline, daily_pipeline_schedule, load_landing_files
 from orchestration.lib import settings
@@ -16,7 +16,7 @@ from orchestration.sensors import new_landing_files
 def build_definitions() -> dg.Definitions:
     settings.disable_telemetry()
     return dg.Definitions(
-        assets=[*raw.raw_assets, dbt_models, *dg.load_assets_from_modules([ml, email])],
+        assets=[*raw.raw_assets, dbt_models, *dg.load_assets_from_modules([ml, segments, email])],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[daily_pipeline, load_landing_files],
         schedules=[daily_pipeline_schedule],

@@ -19,7 +19,13 @@ def unsubscribe_url(campaign_id: str, person_id: str) -> str:
 
 @dg.asset(
     group_name="email",
-    deps=["dim_customers", "dim_products", "customer_scores", "customer_recommendations"],
+    deps=[
+        "dim_customers",
+        "dim_products",
+        "customer_scores",
+        "customer_recommendations",
+        "customer_segments",
+    ],
     kinds={"duckdb"},
 )
 def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:

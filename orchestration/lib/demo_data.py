@@ -245,8 +245,9 @@ def generate(landing_dir: Path, ground_truth_dir: Path, params: DemoParams) -> d
     persons = _persons(rng, params, start)
     orders, items = _purchases(rng, params, persons, products, start)
     persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
-    web_events = _web_events(rng, params, persons, orders, items, products, start, end)
     email_events = _email_events(rng, params, persons, products, end)
+    clicks = email_events[email_events["event_type"] == "click"]
+    web_events = _web_events(rng, params, persons, orders, items, products, start, end, clicks)
 
     for source in ("crm", "web", "shop", "esp"):
         (landing_dir / source).mkdir(parents=True, exist_ok=True)
@@ -477,7 +478,7 @@ def _draw_products(rng, affinity_rows: np.ndarray, products: pd.DataFrame) -> np
     return category * PRODUCTS_PER_CATEGORY + rank
 
 
-def _web_events(rng, params, persons, orders, items, products, start, end) -> pd.DataFrame:
+def _web_events(rng, params, persons, orders, items, products, start, end, clicks) -> pd.DataFrame:
     n = len(persons)
     kind = persons["kind"].to_numpy()
     devices = 1 + (rng.random(n) < 0.35)
@@ -485,7 +486,7 @@ def _web_events(rng, params, persons, orders, items, products, start, end) -> pd
     affinity = _affinity(persons)
     blocks = []
 
-    def session_frame(person_idx, started_at, kinds):
+    def session_frame(person_idx, started_at, kinds, landing_url=f"{SHOP_URL}/"):
         m = len(person_idx)
         device = (rng.random(m) * devices[person_idx]).astype(int)
         return pd.DataFrame(
@@ -495,6 +496,7 @@ def _web_events(rng, params, persons, orders, items, products, start, end) -> pd
                 "anonymous_id": anon[person_idx, device],
                 "started_at": started_at,
                 "session_kind": kinds,
+                "landing_url": landing_url,
             }
         )
 
@@ -510,8 +512,11 @@ def _web_events(rng, params, persons, orders, items, products, start, end) -> pd
         rng.random(len(orders)) < params.dirt["account_order_as_guest"]
     )
     orders["is_guest_checkout"] = is_guest_order
-    purchase_sessions["logs_in"] = ~is_guest_order & (rng.random(len(orders)) < 0.85)
-    purchase_sessions["identifies"] = is_guest_order & (rng.random(len(orders)) < 0.7)
+    # Ordering with an account needs a login; a guest checkout fires an identify with the typed
+    # email, unless the tracker is blocked (a consent banner declined, an ad blocker).
+    tracked = rng.random(len(orders)) >= 0.05
+    purchase_sessions["logs_in"] = ~is_guest_order & tracked
+    purchase_sessions["identifies"] = is_guest_order & tracked
 
     # Browsing sessions, more for engaged people and spread over the season.
     to_calendar, to_operational = _seasonal_clock(params, start)
@@ -532,7 +537,18 @@ def _web_events(rng, params, persons, orders, items, products, start, end) -> pd
     browse["order_idx"] = -1
     browse["logs_in"] = (kind[browse_person] == "crm") & (rng.random(len(browse)) < 0.35)
     browse["identifies"] = (kind[browse_person] == "guest") & (rng.random(len(browse)) < 0.1)
-    sessions = pd.concat([purchase_sessions, browse], ignore_index=True)
+    # A click in a marketing email lands with the recipient's token, and the tracker
+    # identifies the browser with that address, as email service trackers do.
+    from_email = session_frame(
+        clicks["person_idx"].to_numpy(),
+        clicks["occurred_at"].to_numpy() + pd.Timedelta(seconds=2),
+        "email_click",
+        clicks["link_url"].to_numpy(),
+    )
+    from_email["order_idx"] = -1
+    from_email["logs_in"] = False
+    from_email["identifies"] = True
+    sessions = pd.concat([purchase_sessions, browse, from_email], ignore_index=True)
 
     def events(session_rows: np.ndarray, event_type: str, offset_s: np.ndarray, **cols):
         s = sessions.iloc[session_rows]
@@ -548,7 +564,9 @@ def _web_events(rng, params, persons, orders, items, products, start, end) -> pd
         blocks.append(frame)
 
     all_rows = np.arange(len(sessions))
-    events(all_rows, "page_view", np.zeros(len(sessions)), page_url=f"{SHOP_URL}/")
+    events(
+        all_rows, "page_view", np.zeros(len(sessions)), page_url=sessions["landing_url"].to_numpy()
+    )
     login_rows = np.flatnonzero(sessions["logs_in"].to_numpy())
     events(login_rows, "login", rng.uniform(5, 30, size=len(login_rows)))
 

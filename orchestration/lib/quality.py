@@ -92,6 +92,15 @@ def _suites(as_of=None):
                 column="has_marketing_consent", value_set=[True], severity=CRITICAL
             ),
         ],
+        # A segment outside its bounds is worth a look, not a reason to stop the sends.
+        "segment_sizes": [
+            e.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="members", column_B="min_size", or_equal=True, severity=WARNING
+            ),
+            e.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="max_members", column_B="members", or_equal=True, severity=WARNING
+            ),
+        ],
         "customer_scores": [
             e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
             e.ExpectColumnValuesToNotBeNull(column="purchase_propensity", severity=CRITICAL),
@@ -167,7 +176,7 @@ def validate(
 
     context = _context(context_dir)
     expectations = _raw_expectations(table) if table is not None else _suites(as_of)[suite_name]
-    if table is None:
+    if table is None and suite_name != "segment_sizes":
         expectations = [*expectations, *_row_count_expectations(previous_rows)]
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
     for expectation in expectations:

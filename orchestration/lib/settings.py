@@ -108,3 +108,7 @@ def dbt_executable() -> str:
 
     beside_python = Path(sys.executable).parent / "dbt"
     return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def segments_dir() -> Path:
+    return _path("MAILPIPE_SEGMENTS_DIR", PROJECT_ROOT / "dbt_project" / "segments")

@@ -120,6 +120,19 @@ def test_row_counts_reconcile_with_the_landed_files(pipeline, warehouse):
     assert orders[0] == orders[1] > 0
 
 
+def test_identity_resolution_is_precise_and_complete_against_ground_truth(pipeline, warehouse):
+    from orchestration.lib.evaluation import identity_scores
+
+    scores = identity_scores(warehouse, pipeline["root"] / "ground_truth")
+    print(f"identity resolution: precision {scores.precision:.4f}, recall {scores.recall:.4f}")
+    assert (
+        scores.records
+        == warehouse.execute("select count(*) from marts.identity_links").fetchone()[0]
+    )
+    assert scores.precision >= 0.99
+    assert scores.recall >= 0.97
+
+
 def test_dim_customers_has_one_row_per_person(warehouse):
     rows, people = warehouse.execute(
         "select count(*), count(distinct person_id) from marts.dim_customers"

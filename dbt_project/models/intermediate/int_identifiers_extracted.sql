@@ -55,6 +55,30 @@ crm_identifiers as (
 
 ),
 
+fuzzy_matches as (
+
+    select * from {{ ref('int_crm_customers_matched') }}
+
+),
+
+fuzzy_identifiers as (
+
+    select
+        'crm_customers' as source_table,
+        customer_id_a as record_id,
+        match_rule as link_rule,
+        'crm_match:' || customer_id_a as identifier_key
+    from fuzzy_matches
+    union all
+    select
+        'crm_customers' as source_table,
+        customer_id_b as record_id,
+        match_rule as link_rule,
+        'crm_match:' || customer_id_a as identifier_key
+    from fuzzy_matches
+
+),
+
 web_identifiers as (
 
     select distinct
@@ -117,6 +141,8 @@ recipient_identifiers as (
 linked as (
 
     select * from crm_identifiers
+    union all
+    select * from fuzzy_identifiers
     union all
     select * from web_identifiers
     union all

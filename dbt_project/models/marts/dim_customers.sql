@@ -47,6 +47,18 @@ email_events as (
 
 ),
 
+behaviours as (
+
+    select * from {{ ref('int_customer_behaviours_summarized') }}
+
+),
+
+rfm as (
+
+    select * from {{ ref('customer_rfm') }}
+
+),
+
 stg_orders as (
 
     select * from {{ ref('stg_shop__orders') }}
@@ -246,7 +258,25 @@ joined as (
         coalesce(email_stats.emails_sent, 0) as emails_sent,
         coalesce(email_stats.emails_opened, 0) as emails_opened,
         coalesce(email_stats.emails_clicked, 0) as emails_clicked,
-        email_stats.last_engaged_at
+        email_stats.last_engaged_at,
+        rfm.recency_days as rfm_recency_days,
+        rfm.r_score,
+        rfm.f_score,
+        rfm.m_score,
+        rfm.rfm_segment,
+        behaviours.has_engaged_with_last_3_emails,
+        behaviours.last_interaction_at,
+        behaviours.days_since_last_interaction,
+        behaviours.days_since_last_activity,
+        behaviours.days_since_last_order,
+        behaviours.orders_30d,
+        behaviours.orders_365d,
+        behaviours.has_viewed_unbought_product_7d,
+        behaviours.has_browsed_category_without_buying_7d,
+        behaviours.is_cart_abandoner_1h,
+        behaviours.is_cart_abandoner_24h,
+        behaviours.is_first_purchase_anniversary,
+        behaviours.lifecycle_stage
     from people
     left join crm_profile on people.person_id = crm_profile.person_id
     left join order_emails on people.person_id = order_emails.person_id
@@ -256,6 +286,8 @@ joined as (
     left join favourite_categories on people.person_id = favourite_categories.person_id
     left join web_stats on people.person_id = web_stats.person_id
     left join email_stats on people.person_id = email_stats.person_id
+    left join behaviours on people.person_id = behaviours.person_id
+    left join rfm on people.person_id = rfm.person_id
 
 ),
 
@@ -264,14 +296,31 @@ final as (
     select
         joined.*,
         {{ is_valid_email('joined.email') }} as is_email_valid,
-        case when joined.order_count > 0
+        case
+            when joined.order_count > 0
                 then cast(round(joined.total_revenue_eur / joined.order_count, 2) as decimal(18, 2))
         end as avg_order_value_eur,
-        joined.has_marketing_consent
-        and not joined.is_unsubscribed
-        and not joined.has_complained
-        and not joined.has_hard_bounced
-        and {{ is_valid_email('joined.email') }} as is_marketable
+        (
+            joined.has_marketing_consent
+            and not joined.is_unsubscribed
+            and not joined.has_complained
+            and not joined.has_hard_bounced
+            and {{ is_valid_email('joined.email') }}
+        ) as is_marketable,
+        {#- 0 to 100: 40 for the open rate, 30 for the click rate, 30 for an interaction in the
+            last 90 days, fading linearly with its age. -#}
+        
+        cast(round(
+            100 * (
+                0.4
+                * case when joined.emails_sent > 0 then least(1.0, joined.emails_opened / joined.emails_sent) else 0 end
+                + 0.3
+                * case
+                    when joined.emails_sent > 0 then least(1.0, joined.emails_clicked / joined.emails_sent) else 0
+                end
+                + 0.3 * greatest(0.0, 1 - coalesce(joined.days_since_last_interaction, 90) / 90.0)
+            )
+        ) as integer) as engagement_score
     from joined
 
 )

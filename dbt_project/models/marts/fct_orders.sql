@@ -1,8 +1,17 @@
+{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+
 with
+
+source_rows as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from source_rows
+    {{ incremental_filter('order_id', 'shop_orders') }}
 
 ),
 
@@ -42,7 +51,8 @@ final as (
         orders.total_amount_eur,
         coalesce(item_counts.line_count, 0) as line_count,
         coalesce(item_counts.item_quantity, 0) as item_quantity,
-        orders.shipping_country_code
+        orders.shipping_country_code,
+        orders._loaded_at
     from orders
     inner join identity_links
         on identity_links.source_table = 'shop_orders' and orders.order_id = identity_links.record_id

@@ -1,8 +1,17 @@
+{{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert') }}
+
 with
+
+source_rows as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
 
 web_events as (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from source_rows
+    {{ incremental_filter('anonymous_id', 'web_events') }}
 
 ),
 
@@ -33,7 +42,8 @@ final as (
         web_events.product_id,
         products.category,
         web_events.search_query,
-        web_events.quantity
+        web_events.quantity,
+        web_events._loaded_at
     from web_events
     inner join identity_links on web_events.anonymous_id = identity_links.record_id
     left join products on web_events.product_id = products.product_id

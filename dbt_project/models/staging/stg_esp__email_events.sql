@@ -16,7 +16,8 @@ final as (
         event_type,
         occurred_at,
         bounce_type,
-        nullif(trim(link_url), '') as link_url
+        nullif(trim(link_url), '') as link_url,
+        _loaded_at
     from source
 
 )

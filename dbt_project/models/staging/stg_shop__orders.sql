@@ -22,7 +22,8 @@ cleaned as (
         ordered_at,
         upper(coalesce(nullif(trim(currency), ''), 'EUR')) as currency,
         total_amount,
-        upper(nullif(trim(shipping_country), '')) as shipping_country_code
+        upper(nullif(trim(shipping_country), '')) as shipping_country_code,
+        _loaded_at
     from source
 
 ),
@@ -39,7 +40,8 @@ final as (
         cleaned.currency,
         cleaned.total_amount,
         cast(round(cleaned.total_amount / rates.units_per_eur, 2) as decimal(18, 2)) as total_amount_eur,
-        cleaned.shipping_country_code
+        cleaned.shipping_country_code,
+        cleaned._loaded_at
     from cleaned
     left join rates on cleaned.currency = rates.currency
 

@@ -21,7 +21,8 @@ final as (
         page_url,
         product_id,
         search_query,
-        quantity
+        quantity,
+        _loaded_at
     from source
 
 )

@@ -1,0 +1,231 @@
+"""The declarative segment library: YAML rules compiled to SQL, so adding a segment needs no SQL.
+
+A segment file holds a list under `segments:`; each has a name, description, owner, an
+optional `min_size` (default 100) and a rule:
+
+    rule:
+      all:                                   # AND
+        - {field: days_since_last_order, gt: 60}
+        - any:                               # OR
+            - {segment: highly_engaged}      # another segment, by name
+            - {field: engagement_score, gte: 50}
+        - not: {field: is_unsubscribed, is: true}
+
+Comparisons: is (true, false or null), eq, ne, gt, gte, lt, lte, in (a list), between
+([low, high]). Fields are columns of the customer view; the compiler checks each name against
+them and quotes it, and passes every value as a bound parameter, so nothing in a segment file
+reaches the SQL as text. An invalid rule fails with the file, the segment and the field path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NUMERIC = (
+    "integer",
+    "bigint",
+    "double",
+    "decimal",
+    "float",
+    "hugeint",
+    "smallint",
+    "tinyint",
+    "real",
+    "numeric",
+)
+COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+DEFAULT_MIN_SIZE = 100
+
+
+class SegmentError(ValueError):
+    """A segment definition that cannot be used; the message names file, segment and field."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    description: str
+    owner: str
+    rule: dict
+    source: str
+    min_size: int = DEFAULT_MIN_SIZE
+    max_share: float = 1.0
+
+
+@dataclass
+class CompiledSegments:
+    sql: str
+    params: list = field(default_factory=list)
+
+
+def load_segments(folder: Path) -> list[Segment]:
+    segments: list[Segment] = []
+    seen: dict[str, str] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SegmentError(f"{path}: not valid YAML: {exc}") from exc
+        entries = data.get("segments") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise SegmentError(f"{path}: a segment file holds a list under 'segments'")
+        for i, entry in enumerate(entries):
+            segment = _parse(path, i, entry)
+            if segment.name in seen:
+                raise SegmentError(
+                    f"{path}: segment '{segment.name}' is also defined in {seen[segment.name]}"
+                )
+            seen[segment.name] = str(path)
+            segments.append(segment)
+    return segments
+
+
+def _parse(path: Path, index: int, entry) -> Segment:
+    where = f"{path}: segments[{index}]"
+    if not isinstance(entry, dict):
+        raise SegmentError(f"{where}: a segment is a mapping of fields")
+    name = entry.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise SegmentError(f"{where}: field 'name' must be lower_snake_case, got {name!r}")
+    where = f"{path}: segment '{name}'"
+    for key in ("description", "owner"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise SegmentError(f"{where}: field '{key}' is required")
+    if "rule" not in entry:
+        raise SegmentError(f"{where}: field 'rule' is required")
+    min_size = entry.get("min_size", DEFAULT_MIN_SIZE)
+    if not isinstance(min_size, int) or isinstance(min_size, bool) or min_size < 0:
+        raise SegmentError(f"{where}: field 'min_size' must be a whole number, got {min_size!r}")
+    max_share = entry.get("max_share", 1.0)
+    if not isinstance(max_share, int | float) or not 0 < max_share <= 1:
+        raise SegmentError(f"{where}: field 'max_share' must be in (0, 1], got {max_share!r}")
+    return Segment(
+        name,
+        entry["description"].strip(),
+        entry["owner"].strip(),
+        entry["rule"],
+        str(path),
+        min_size,
+        float(max_share),
+    )
+
+
+def compile_segments(
+    segments: list[Segment], columns: dict[str, str], base: str
+) -> CompiledSegments:
+    """One query over `base` returning (person_id, segment_name) for every segment's members.
+
+    columns: the base's column names and their SQL types (e.g. from DESCRIBE)."""
+    by_name = {s.name: s for s in segments}
+    columns = {name.lower(): kind.lower() for name, kind in columns.items()}
+    parts, params = [], []
+    for segment in segments:
+        expression, values = _compile(
+            segment.rule, segment, by_name, columns, "rule", (segment.name,)
+        )
+        parts.append(
+            f"select person_id, ? as segment_name from {base} where coalesce({expression}, false)"
+        )
+        params.extend([segment.name, *values])
+    sql = (
+        "\nunion all\n".join(parts)
+        if parts
+        else "select null as person_id, null as segment_name where false"
+    )
+    return CompiledSegments(sql, params)
+
+
+def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[str, ...]):
+    def fail(message: str):
+        raise SegmentError(f"{segment.source}: segment '{segment.name}': field '{path}': {message}")
+
+    if not isinstance(rule, dict) or len(rule) == 0:
+        fail("a rule is a mapping: all, any, not, segment, or field with a comparison")
+    if "all" in rule or "any" in rule:
+        key = "all" if "all" in rule else "any"
+        if len(rule) != 1:
+            fail(f"'{key}' stands alone in its mapping")
+        items = rule[key]
+        if not isinstance(items, list) or not items:
+            fail(f"'{key}' needs a non-empty list of rules")
+        compiled = [
+            _compile(r, segment, by_name, columns, f"{path}.{key}[{i}]", stack)
+            for i, r in enumerate(items)
+        ]
+        joiner = " and " if key == "all" else " or "
+        return "(" + joiner.join(e for e, _ in compiled) + ")", [
+            v for _, values in compiled for v in values
+        ]
+    if "not" in rule:
+        if len(rule) != 1:
+            fail("'not' stands alone in its mapping")
+        expression, values = _compile(rule["not"], segment, by_name, columns, f"{path}.not", stack)
+        return f"(not coalesce({expression}, false))", values
+    if "segment" in rule:
+        other = rule["segment"]
+        if other not in by_name:
+            fail(f"unknown segment {other!r}")
+        if other in stack:
+            fail(f"segments refer to each other in a circle: {' -> '.join([*stack, other])}")
+        target = by_name[other]
+        return _compile(target.rule, target, by_name, columns, "rule", (*stack, other))
+    if "field" in rule:
+        return _comparison(rule, columns, fail)
+    fail(f"unknown rule keys {sorted(rule)}; use all, any, not, segment or field")
+    raise AssertionError  # unreachable: fail raises
+
+
+def _comparison(rule: dict, columns: dict[str, str], fail):
+    name = rule["field"]
+    if not isinstance(name, str) or name.lower() not in columns:
+        fail(f"unknown field {name!r}")
+    kind = columns[name.lower()]
+    operators = [k for k in rule if k != "field"]
+    if len(operators) != 1:
+        fail(
+            f"field {name!r} needs exactly one comparison (is, eq, ne, gt, gte, lt, lte, in, between)"
+        )
+    op = operators[0]
+    value = rule[op]
+    column = '"' + name.lower() + '"'
+    numeric = kind.startswith(NUMERIC)
+
+    def check(v):
+        if v is None or isinstance(v, bool):
+            if kind != "boolean":
+                fail(f"{op} {v!r} does not fit field {name!r} of type {kind}")
+        elif isinstance(v, int | float):
+            if not numeric:
+                fail(f"{op} {v!r} does not fit field {name!r} of type {kind}")
+        elif isinstance(v, str):
+            if numeric or kind == "boolean":
+                fail(f"{op} {v!r} does not fit field {name!r} of type {kind}")
+        else:
+            fail(f"{op} takes a number, text or true/false, got {v!r}")
+        return v
+
+    if op == "is":
+        if value is None:
+            return f"({column} is null)", []
+        if not isinstance(value, bool) or kind != "boolean":
+            fail(f"'is' takes true, false or null on a boolean field; {name!r} is {kind}")
+        return f"({column} = ?)", [value]
+    if op in COMPARISONS:
+        if op not in ("eq", "ne") and not (numeric or kind.startswith(("timestamp", "date"))):
+            fail(f"'{op}' needs a number or a date; {name!r} is {kind}")
+        return f"({column} {COMPARISONS[op]} ?)", [check(value)]
+    if op == "in":
+        if not isinstance(value, list) or not value:
+            fail("'in' takes a non-empty list")
+        return f"({column} in ({', '.join('?' for _ in value)}))", [check(v) for v in value]
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            fail("'between' takes [low, high]")
+        return f"({column} between ? and ?)", [check(value[0]), check(value[1])]
+    fail(f"unknown comparison {op!r}; use is, eq, ne, gt, gte, lt, lte, in or between")
+    raise AssertionError
