@@ -5,11 +5,11 @@
 {%- endmacro %}
 
 {% macro is_valid_email(column) -%}
-    coalesce(regexp_matches(lower(trim({{ column }})), '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'), false)
+    coalesce({{ regex_matches('lower(trim(' ~ column ~ '))', '^[a-z0-9._%+-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}$') }}, false)
 {%- endmacro %}
 
 {% macro digits_only(column) -%}
-    nullif(regexp_replace({{ column }}, '[^0-9]', '', 'g'), '')
+    nullif({{ regex_remove(column, '[^0-9]') }}, '')
 {%- endmacro %}
 
 {% macro e164_phone(phone, digits, calling_code, trunk_prefix) -%}
@@ -20,7 +20,7 @@
         when trim({{ phone }}) like '+%' then '+' || {{ digits }}
         when {{ calling_code }} is null then null
         when {{ trunk_prefix }} is not null
-            and starts_with({{ digits }}, {{ trunk_prefix }})
+            and {{ text_starts_with(digits, trunk_prefix) }}
             and ({{ trunk_prefix }} != '1' or length({{ digits }}) = 11)
             then '+' || {{ calling_code }} || substr({{ digits }}, length({{ trunk_prefix }}) + 1)
         else '+' || {{ calling_code }} || {{ digits }}

@@ -13,7 +13,13 @@ PROPENSITY_MODEL = "purchase_propensity"
 
 @dg.asset(
     group_name="ml",
-    deps=["fct_orders", "fct_email_events", "fct_web_events", "dim_customers"],
+    deps=[
+        "fct_orders",
+        "fct_email_events",
+        "fct_web_events",
+        "identity_links",
+        "stg_crm__customers",
+    ],
     kinds={"sklearn", "mlflow"},
 )
 def purchase_propensity_model(
@@ -89,12 +95,29 @@ def customer_scores(
 
 
 @dg.asset(
-    group_name="ml", deps=["dim_customers", "dim_products", "fct_order_items"], kinds={"duckdb"}
+    group_name="ml", deps=["identity_links", "dim_products", "fct_order_items"], kinds={"duckdb"}
 )
 def customer_recommendations(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Top 3 products per person: bestsellers of their favourite category they don't own yet."""
     with duckdb.get_connection() as conn:
-        people = conn.execute("select person_id, favourite_category from marts.dim_customers").df()
+        people = conn.execute(
+            """
+            with units as (
+                select person_id, category, sum(quantity) as units
+                from marts.fct_order_items
+                where category is not null
+                group by person_id, category
+            ),
+            favourites as (
+                select person_id, arg_max(category, units) as favourite_category
+                from units
+                group by person_id
+            )
+            select people.person_id, favourites.favourite_category
+            from (select distinct person_id from marts.identity_links) as people
+            left join favourites on people.person_id = favourites.person_id
+            """
+        ).df()
         products = conn.execute(
             "select product_id, category, units_sold from marts.dim_products"
         ).df()

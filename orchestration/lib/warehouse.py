@@ -37,7 +37,11 @@ def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
             select person_id, ordered_at as seen_at from marts.fct_orders
             union all select person_id, occurred_at from marts.fct_web_events
             union all select person_id, occurred_at from marts.fct_email_events
-            union all select person_id, signed_up_at from marts.dim_customers where signed_up_at is not null
+            union all
+            select links.person_id, crm.signup_at
+            from marts.identity_links as links
+            join staging.stg_crm__customers as crm
+                on links.source_table = 'crm_customers' and links.record_id = crm.customer_id
         ) group by person_id
         """
     ).df()

@@ -1,6 +1,7 @@
 """Incremental facts give exactly what a full refresh gives, even when new data moves old
 records to another person."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,3 +88,7 @@ def test_incremental_runs_match_a_full_refresh(data_dir):
                 """
             ).fetchone()[0]
             assert rows > 0 and differences == 0, f"{fact}: {differences} rows differ"
+
+    _dbt("docs", "generate")
+    catalog = json.loads((settings.dbt_project_dir() / "target" / "catalog.json").read_text())
+    assert "model.mailpipe.dim_customers" in catalog["nodes"]

@@ -141,6 +141,11 @@ def test_dim_customers_has_one_row_per_person(warehouse):
         "select count(distinct person_id) from marts.identity_links"
     ).fetchone()[0]
     assert rows == people == linked > 0
+    scored, with_score = warehouse.execute(
+        "select (select count(*) from ml.customer_scores),"
+        " (select count(*) from marts.dim_customers where purchase_propensity is not null)"
+    ).fetchone()
+    assert scored == with_score > 0, "the first run's scores flow into dim_customers"
 
 
 def test_every_exported_send_goes_to_a_consenting_customer(pipeline, warehouse):

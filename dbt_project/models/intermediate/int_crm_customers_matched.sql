@@ -15,7 +15,7 @@ customers as (
         lower(last_name) as last_name,
         birth_date,
         lower(city) as city,
-        regexp_replace(coalesce(email, ''), '[^a-z0-9]', '', 'g') as email_letters
+        {{ regex_remove("coalesce(email, '')", '[^a-z0-9]') }} as email_letters
     from {{ ref('stg_crm__customers') }}
 
 ),
@@ -52,7 +52,10 @@ email_variants as (
     where
         length(a.email_letters) >= 8
         and length(b.email_letters) >= 8
-        and (starts_with(a.email_letters, b.email_letters) or starts_with(b.email_letters, a.email_letters))
+        and (
+            {{ text_starts_with('a.email_letters', 'b.email_letters') }}
+            or {{ text_starts_with('b.email_letters', 'a.email_letters') }}
+        )
         and (
             {{ string_similarity('a.first_name', 'b.first_name') }} >= 0.88
             or {{ string_similarity('a.last_name', 'b.last_name') }} >= 0.88

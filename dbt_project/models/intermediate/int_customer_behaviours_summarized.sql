@@ -124,8 +124,8 @@ order_windows as (
 
     select
         orders.person_id,
-        count(*) filter (where orders.ordered_at > as_of.as_of_at - interval 30 day) as orders_30d,
-        count(*) filter (where orders.ordered_at > as_of.as_of_at - interval 365 day) as orders_365d,
+        count(*) filter (where orders.ordered_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}) as orders_30d,
+        count(*) filter (where orders.ordered_at > {{ dbt.dateadd('day', -365, 'as_of.as_of_at') }}) as orders_365d,
         min(orders.ordered_at) as first_order_at,
         max(orders.ordered_at) as last_order_at
     from orders
@@ -145,7 +145,7 @@ recent_views as (
     cross join as_of
     where
         web_events.event_type = 'product_view'
-        and web_events.occurred_at > as_of.as_of_at - interval 7 day
+        and web_events.occurred_at > {{ dbt.dateadd('day', -7, 'as_of.as_of_at') }}
 
 ),
 
@@ -188,7 +188,7 @@ category_browsers as (
             where
                 order_items.person_id = category_browsing.person_id
                 and order_items.category = category_browsing.category
-                and order_items.ordered_at > as_of.as_of_at - interval 7 day
+                and order_items.ordered_at > {{ dbt.dateadd('day', -7, 'as_of.as_of_at') }}
         )
 
 ),
@@ -243,21 +243,21 @@ final as (
             as days_since_last_activity,
         unbought_views.person_id is not null as has_viewed_unbought_product_7d,
         category_browsers.person_id is not null as has_browsed_category_without_buying_7d,
-        coalesce(cart_abandoners.last_cart_add_at > as_of.as_of_at - interval 1 hour, false)
+        coalesce(cart_abandoners.last_cart_add_at > {{ dbt.dateadd('hour', -1, 'as_of.as_of_at') }}, false)
             as is_cart_abandoner_1h,
-        coalesce(cart_abandoners.last_cart_add_at > as_of.as_of_at - interval 1 day, false)
+        coalesce(cart_abandoners.last_cart_add_at > {{ dbt.dateadd('day', -1, 'as_of.as_of_at') }}, false)
             as is_cart_abandoner_24h,
         coalesce(
-            order_windows.first_order_at <= as_of.as_of_at - interval 1 year
+            order_windows.first_order_at <= {{ dbt.dateadd('year', -1, 'as_of.as_of_at') }}
             and extract(month from order_windows.first_order_at) = extract(month from as_of.as_of_at)
             and extract(day from order_windows.first_order_at) = extract(day from as_of.as_of_at),
             false
         ) as is_first_purchase_anniversary,
         case
             when order_windows.first_order_at is null then 'prospect'
-            when order_windows.first_order_at > as_of.as_of_at - interval 30 day then 'new'
-            when order_windows.last_order_at > as_of.as_of_at - interval 90 day then 'active'
-            when order_windows.last_order_at > as_of.as_of_at - interval 180 day then 'at_risk'
+            when order_windows.first_order_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }} then 'new'
+            when order_windows.last_order_at > {{ dbt.dateadd('day', -90, 'as_of.as_of_at') }} then 'active'
+            when order_windows.last_order_at > {{ dbt.dateadd('day', -180, 'as_of.as_of_at') }} then 'at_risk'
             else 'lapsed'
         end as lifecycle_stage
     from people

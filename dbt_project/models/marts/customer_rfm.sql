@@ -28,7 +28,7 @@ buyers as (
         {{ dbt.datediff('max(orders.ordered_at)', 'max(as_of.as_of_at)', 'day') }}
             as recency_days,
         count(*) as frequency,
-        sum(orders.total_amount_eur) as monetary_eur
+        cast(sum(orders.total_amount_eur) as decimal(18, 2)) as monetary_eur
     from orders
     cross join as_of
     where orders.ordered_at <= as_of.as_of_at

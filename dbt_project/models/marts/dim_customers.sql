@@ -59,6 +59,12 @@ rfm as (
 
 ),
 
+scores as (
+
+    select * from {{ ref('stg_ml__customer_scores') }}
+
+),
+
 stg_orders as (
 
     select * from {{ ref('stg_shop__orders') }}
@@ -156,7 +162,7 @@ order_stats as (
     select
         person_id,
         count(*) as order_count,
-        sum(total_amount_eur) as total_revenue_eur,
+        cast(sum(total_amount_eur) as decimal(18, 2)) as total_revenue_eur,
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at
     from orders
@@ -193,12 +199,12 @@ web_stats as (
         count(
             *) filter (
             where web_events.event_type = 'product_view'
-            and web_events.occurred_at > as_of.as_of_at - interval 30 day
+            and web_events.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
         ) as product_views_30d,
         count(
             *) filter (
             where web_events.event_type = 'add_to_cart'
-            and web_events.occurred_at > as_of.as_of_at - interval 30 day
+            and web_events.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
         ) as cart_adds_30d,
         max(web_events.occurred_at) as last_seen_at
     from web_events
@@ -216,9 +222,9 @@ email_stats as (
         count(*) filter (where email_events.event_type = 'open') as emails_opened,
         count(*) filter (where email_events.event_type = 'click') as emails_clicked,
         max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click')) as last_engaged_at,
-        bool_or(email_events.event_type = 'unsubscribe') as is_unsubscribed,
-        bool_or(email_events.event_type = 'complaint') as has_complained,
-        bool_or(email_events.event_type = 'bounce' and email_events.bounce_type = 'hard') as has_hard_bounced
+        {{ any_true("email_events.event_type = 'unsubscribe'") }} as is_unsubscribed,
+        {{ any_true("email_events.event_type = 'complaint'") }} as has_complained,
+        {{ any_true("email_events.event_type = 'bounce' and email_events.bounce_type = 'hard'") }} as has_hard_bounced
     from email_events
     cross join as_of
     where email_events.occurred_at <= as_of.as_of_at
@@ -276,7 +282,9 @@ joined as (
         behaviours.is_cart_abandoner_1h,
         behaviours.is_cart_abandoner_24h,
         behaviours.is_first_purchase_anniversary,
-        behaviours.lifecycle_stage
+        behaviours.lifecycle_stage,
+        scores.purchase_propensity,
+        scores.model_version as propensity_model_version
     from people
     left join crm_profile on people.person_id = crm_profile.person_id
     left join order_emails on people.person_id = order_emails.person_id
@@ -288,6 +296,7 @@ joined as (
     left join email_stats on people.person_id = email_stats.person_id
     left join behaviours on people.person_id = behaviours.person_id
     left join rfm on people.person_id = rfm.person_id
+    left join scores on people.person_id = scores.person_id
 
 ),
 

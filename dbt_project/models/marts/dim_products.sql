@@ -17,7 +17,7 @@ sales as (
     select
         product_id,
         count(distinct order_id) as orders_containing,
-        sum(quantity) as units_sold
+        cast(sum(quantity) as bigint) as units_sold
     from order_items
     group by product_id
 

@@ -1,4 +1,11 @@
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy='delete+insert') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 with
 
@@ -32,7 +39,7 @@ item_counts as (
     select
         order_id,
         count(*) as line_count,
-        sum(quantity) as item_quantity
+        cast(sum(quantity) as bigint) as item_quantity
     from order_items
     group by order_id
 

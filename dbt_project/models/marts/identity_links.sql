@@ -26,7 +26,7 @@ rules as (
 
     select
         identifiers.record_key,
-        string_agg(distinct identifiers.link_rule, ', ' order by identifiers.link_rule) as linked_by
+        {{ dbt.listagg('distinct identifiers.link_rule', "', '", 'order by identifiers.link_rule') }} as linked_by
     from identifiers
     inner join shared_identifiers on identifiers.identifier_key = shared_identifiers.identifier_key
     group by identifiers.record_key
