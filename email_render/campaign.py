@@ -1,21 +1,33 @@
-"""Campaigns are YAML files; a file with an error is rejected naming the file and the field."""
+"""Campaigns are YAML files; a file with an error is rejected naming the file and the field.
+
+    campaign_id: weekly-picks
+    name: Weekly picks
+    template: weekly_picks
+    audience: {segment: win_back_candidates}    # a segment rule, as in the segment library
+    variants:                                   # A/B/n; weights default to equal
+      - {name: a, subject: "...", preheader: "..."}
+      - {name: b, subject: "...", preheader: "...", weight: 2}
+    holdout_share: 0.1                          # a control group that is never mailed
+    schedule: {every: week, days: [monday]}     # or {every: day}, {every: month, on_day: 1}
+    # trigger: cart_abandonment                 # instead of a schedule
+    utm: {utm_source: mailpipe, utm_medium: email, utm_campaign: weekly-picks}
+
+Whoever is in the audience is also checked by the send guards (consent, unsubscribes,
+bounces, complaints, valid email, frequency caps); no campaign can widen those.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-AUDIENCE_COLUMNS = {
-    "is_marketable",
-    "has_marketing_consent",
-    "is_email_valid",
-    "has_ordered",
-    "has_recommendations",
-}
+VARIANT_PATTERN = re.compile(r"^[a-z0-9_]{1,16}$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class CampaignError(ValueError):
@@ -23,25 +35,113 @@ class CampaignError(ValueError):
 
 
 @dataclass(frozen=True)
+class Variant:
+    name: str
+    subject: str
+    preheader: str = ""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class Campaign:
     campaign_id: str
     name: str
     template: str
-    subject: str
-    preheader: str
-    audience: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    audience: dict | None = None
+    holdout_share: float = 0.0
+    schedule: dict | None = None
+    trigger: str | None = None
     utm: dict = field(default_factory=dict)
     source_path: str = ""
 
+    def is_due(self, day: date) -> bool:
+        """Whether a scheduled campaign sends on `day`; triggered campaigns never are."""
+        if self.schedule is None:
+            return False
+        every = self.schedule["every"]
+        if every == "day":
+            return True
+        if every == "week":
+            return WEEKDAYS[day.weekday()] in self.schedule["days"]
+        return day.day == self.schedule["on_day"]
 
-def _require(data: dict, key: str, path: Path, kind=str):
-    if key not in data or data[key] in (None, ""):
-        raise CampaignError(f"{path}: field '{key}' is required")
-    if not isinstance(data[key], kind):
-        raise CampaignError(
-            f"{path}: field '{key}' must be a {kind.__name__}, got {type(data[key]).__name__}"
+
+def _fail(path: Path, field_name: str, message: str):
+    raise CampaignError(f"{path}: field '{field_name}': {message}")
+
+
+def _text(data: dict, key: str, path: Path, prefix: str = "", required: bool = True) -> str:
+    value = data.get(key)
+    if value in (None, ""):
+        if required:
+            _fail(path, prefix + key, "is required")
+        return ""
+    if not isinstance(value, str):
+        _fail(path, prefix + key, f"must be text, got {type(value).__name__}")
+    return value
+
+
+def _variants(data: dict, path: Path) -> tuple[Variant, ...]:
+    if "variants" not in data:
+        # One variant from top-level subject and preheader.
+        return (
+            Variant(
+                "a", _text(data, "subject", path), _text(data, "preheader", path, required=False)
+            ),
         )
-    return data[key]
+    items = data["variants"]
+    if not isinstance(items, list) or not items:
+        _fail(path, "variants", "must be a non-empty list")
+    variants, seen = [], set()
+    for i, item in enumerate(items):
+        prefix = f"variants[{i}]."
+        if not isinstance(item, dict):
+            _fail(path, f"variants[{i}]", "must be a mapping with name and subject")
+        name = _text(item, "name", path, prefix)
+        if not VARIANT_PATTERN.match(name) or name in seen or name == "holdout":
+            _fail(
+                path,
+                prefix + "name",
+                f"must be a unique short lower_case name other than 'holdout', got {name!r}",
+            )
+        seen.add(name)
+        weight = item.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+            _fail(path, prefix + "weight", f"must be a positive number, got {weight!r}")
+        variants.append(
+            Variant(
+                name,
+                _text(item, "subject", path, prefix),
+                _text(item, "preheader", path, prefix, False),
+                weight,
+            )
+        )
+    return tuple(variants)
+
+
+def _schedule(data: dict, path: Path) -> tuple[dict | None, str | None]:
+    schedule, trigger = data.get("schedule"), data.get("trigger")
+    if (schedule is None) == (trigger is None):
+        _fail(path, "schedule", "give either a schedule or a trigger")
+    if trigger is not None:
+        if not isinstance(trigger, str) or not ID_PATTERN.match(trigger):
+            _fail(path, "trigger", f"must be a trigger name, got {trigger!r}")
+        return None, trigger
+    if not isinstance(schedule, dict) or schedule.get("every") not in ("day", "week", "month"):
+        _fail(path, "schedule.every", "must be day, week or month")
+    if schedule["every"] == "week":
+        days = schedule.get("days")
+        days = [days] if isinstance(days, str) else days
+        if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
+            _fail(path, "schedule.days", f"must list weekdays from {', '.join(WEEKDAYS)}")
+        return {"every": "week", "days": tuple(days)}, None
+    if schedule["every"] == "month":
+        day = schedule.get("on_day")
+        if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 28:
+            _fail(path, "schedule.on_day", "must be a day of the month from 1 to 28")
+        return {"every": "month", "on_day": day}, None
+    return {"every": "day"}, None
 
 
 def load_campaign(path: Path, templates_dir: Path) -> Campaign:
@@ -51,38 +151,32 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
         raise CampaignError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise CampaignError(f"{path}: a campaign file holds one mapping of fields")
-    campaign_id = _require(data, "campaign_id", path)
+    campaign_id = _text(data, "campaign_id", path)
     if not ID_PATTERN.match(campaign_id):
-        raise CampaignError(
-            f"{path}: field 'campaign_id' must match {ID_PATTERN.pattern}, got {campaign_id!r}"
-        )
-    template = _require(data, "template", path)
+        _fail(path, "campaign_id", f"must match {ID_PATTERN.pattern}, got {campaign_id!r}")
+    template = _text(data, "template", path)
     for suffix in (".html", ".txt"):
         if not (templates_dir / f"{template}{suffix}").is_file():
-            raise CampaignError(
-                f"{path}: field 'template': no template {template}{suffix} in {templates_dir}"
-            )
-    audience = data.get("audience", {"all_of": ["is_marketable"]})
-    conditions = audience.get("all_of") if isinstance(audience, dict) else None
-    if not isinstance(conditions, list) or not conditions:
-        raise CampaignError(
-            f"{path}: field 'audience' must be a mapping with a non-empty list 'all_of'"
-        )
-    unknown = [c for c in conditions if c not in AUDIENCE_COLUMNS]
-    if unknown:
-        raise CampaignError(
-            f"{path}: field 'audience.all_of': unknown condition {unknown[0]!r}; known: {sorted(AUDIENCE_COLUMNS)}"
-        )
+            _fail(path, "template", f"no template {template}{suffix} in {templates_dir}")
+    audience = data.get("audience")
+    if audience is not None and not isinstance(audience, dict):
+        _fail(path, "audience", "must be a segment rule, e.g. {segment: recent_buyers}")
+    holdout = data.get("holdout_share", 0.0)
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout < 1:
+        _fail(path, "holdout_share", f"must be a share from 0 up to 1, got {holdout!r}")
     utm = data.get("utm", {})
     if not isinstance(utm, dict):
-        raise CampaignError(f"{path}: field 'utm' must be a mapping")
+        _fail(path, "utm", "must be a mapping")
+    schedule, trigger = _schedule(data, path)
     return Campaign(
         campaign_id=campaign_id,
-        name=_require(data, "name", path),
+        name=_text(data, "name", path),
         template=template,
-        subject=_require(data, "subject", path),
-        preheader=data.get("preheader", ""),
-        audience=tuple(conditions),
+        variants=_variants(data, path),
+        audience=audience,
+        holdout_share=float(holdout),
+        schedule=schedule,
+        trigger=trigger,
         utm={str(k): str(v) for k, v in utm.items()},
         source_path=str(path),
     )

@@ -1,4 +1,4 @@
-"""Personalized sends: render each campaign for its consenting audience and export it."""
+"""Personalized sends: the audience that may be mailed, and each due campaign's export."""
 
 import hashlib
 
@@ -6,10 +6,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from email_render.campaign import load_campaigns
-from email_render.export import export_campaign
 from email_render.render import TEMPLATES_DIR, Renderer
-from orchestration.lib import settings, warehouse
-from orchestration.lib.audience import SEND_AUDIENCE_SQL, stream_recipients
+from orchestration.lib import sends, settings, warehouse
+from orchestration.lib.audience import SEND_AUDIENCE_SQL
+from orchestration.lib.segments import load_segments
 
 
 def unsubscribe_url(campaign_id: str, person_id: str) -> str:
@@ -52,40 +52,59 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
 def campaign_sends(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    """Personalized emails for each campaign's consenting audience, as ESP upload files and previews."""
+    """Each campaign due today, guarded, split A/B/n with a holdout, exported exactly once."""
     campaigns = load_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    exports = settings.exports_dir()
-    summaries = []
+    library = load_segments(settings.segments_dir())
+    caps = sends.FrequencyCaps.from_env()
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    results, previews = [], {}
     with duckdb.get_connection() as conn:
-        send_date = f"{warehouse.as_of(conn):%Y-%m-%d}"
+        send_date = warehouse.as_of(conn).date()
+        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
         for campaign in campaigns:
-            extra = {
-                "postal_address": settings.postal_address(),
-                "unsubscribe_url": lambda r, c=campaign.campaign_id: unsubscribe_url(
-                    c, r["person_id"]
-                ),
-            }
-            summary = export_campaign(
-                Renderer(campaign), stream_recipients(conn, campaign, extra), exports, send_date
+            renderer = Renderer(campaign)
+            renderer.validate(fields)
+            if not campaign.is_due(send_date):
+                context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
+                continue
+
+            def extra(recipient, campaign_id=campaign.campaign_id):
+                return {
+                    "postal_address": settings.postal_address(),
+                    "unsubscribe_url": unsubscribe_url(campaign_id, recipient["person_id"]),
+                }
+
+            out_dir = settings.exports_dir() / campaign.campaign_id / send_date.isoformat()
+            sends.plan(conn, campaign, send_date, caps, library)
+            result = sends.export(
+                conn, campaign, renderer, send_date, out_dir, extra, sender, domain
+            )
+            previews[campaign.campaign_id] = sends.previews(
+                conn, campaign, renderer, send_date, out_dir, extra, sender, domain
             )
             context.log.info(
-                f"{campaign.campaign_id}: {summary.sends} sends to {summary.upload_path}"
+                f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported} earlier, "
+                f"{result.holdout} held out, excluded {result.exclusions}"
             )
-            summaries.append(summary)
-    first = summaries[0] if summaries else None
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": sum(s.sends for s in summaries),
-            "send_date": send_date,
-            "sends_by_campaign": dg.MetadataValue.json({s.campaign_id: s.sends for s in summaries}),
-            "recipients_without_first_name": sum(s.missing_name for s in summaries),
-            "recipients_without_products": sum(s.without_products for s in summaries),
-            "upload_files": [str(s.upload_path) for s in summaries],
-            "previews": dg.MetadataValue.path(str(first.previews_dir / "index.html"))
-            if first
-            else None,
-            "previews_link": dg.MetadataValue.url((first.previews_dir / "index.html").as_uri())
-            if first
-            else None,
-        }
-    )
+            results.append(result)
+    metadata = {
+        "dagster/row_count": sum(r.exported_now + r.already_exported for r in results),
+        "send_date": send_date.isoformat(),
+        "campaigns_sent": [r.campaign_id for r in results],
+        "by_campaign": dg.MetadataValue.json(
+            {
+                r.campaign_id: {
+                    "planned": r.planned,
+                    "exported_now": r.exported_now,
+                    "exported_before": r.already_exported,
+                    "holdout": r.holdout,
+                    "excluded": r.exclusions,
+                    "upload": str(r.upload_jsonl),
+                }
+                for r in results
+            }
+        ),
+    }
+    for campaign_id, index in previews.items():
+        metadata[f"previews_{campaign_id}"] = dg.MetadataValue.url(index.as_uri())
+    return dg.MaterializeResult(metadata=metadata)

@@ -115,6 +115,22 @@ def _parse(path: Path, index: int, entry) -> Segment:
     )
 
 
+def compile_condition(
+    rule: dict, columns: dict[str, str], library: list[Segment], source: str, label: str, root: str
+) -> tuple[str, list]:
+    """A rule that is not itself in the library (a campaign's audience) as a SQL condition.
+
+    It may refer to library segments by name; errors name `source`, `label` and the field
+    path from `root`."""
+    owner = Segment(label, "", "", rule, source)
+    columns = {name.lower(): kind.lower() for name, kind in columns.items()}
+    by_name = {s.name: s for s in library}
+    try:
+        return _compile(rule, owner, by_name, columns, root, (label,))
+    except SegmentError as exc:
+        raise SegmentError(str(exc).replace(f"segment '{label}'", label, 1)) from None
+
+
 def compile_segments(
     segments: list[Segment], columns: dict[str, str], base: str
 ) -> CompiledSegments:

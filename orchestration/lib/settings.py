@@ -112,3 +112,8 @@ def dbt_executable() -> str:
 
 def segments_dir() -> Path:
     return _path("MAILPIPE_SEGMENTS_DIR", PROJECT_ROOT / "dbt_project" / "segments")
+
+
+def sender_domain() -> str:
+    """The domain of Message-IDs and the unsubscribe mailbox: the sender's."""
+    return sender_address().rsplit("@", 1)[-1].rstrip(">").strip() or "localhost"

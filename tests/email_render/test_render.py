@@ -2,7 +2,7 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.sandbox import SecurityError
 
-from email_render.campaign import Campaign
+from email_render.campaign import Campaign, CampaignError, Variant
 from email_render.render import Renderer
 
 PRODUCTS = [
@@ -16,15 +16,15 @@ PRODUCTS = [
 ]
 
 
-def _campaign(**overrides):
+def _campaign(subject="{{ first_name or 'Hello' }}, picks for you", **overrides):
     fields = dict(
         campaign_id="weekly-picks",
         name="Weekly picks",
         template="weekly_picks",
-        subject="{{ first_name or 'Hello' }}, picks for you",
-        preheader="",
-        audience=("is_marketable",),
+        variants=(Variant("a", subject), Variant("b", "{{ favourite_category or 'new' }} picks")),
+        schedule={"every": "day"},
         utm={"utm_source": "mailpipe", "utm_campaign": "weekly-picks"},
+        source_path="campaigns/weekly.yaml",
     )
     fields.update(overrides)
     return Campaign(**fields)
@@ -54,6 +54,12 @@ def test_email_carries_the_name_products_and_unsubscribe_link():
         assert "https://u.example.com/x" in body and "1 Example St" in body
 
 
+def test_each_variant_gets_its_own_subject():
+    renderer = Renderer(_campaign())
+    assert renderer.render(_recipient(), "a").subject == "Ann, picks for you"
+    assert renderer.render(_recipient(), "b").subject == "shoes picks"
+
+
 def test_missing_data_falls_back_to_friendly_defaults():
     email = Renderer(_campaign()).render(
         _recipient(first_name=None, favourite_category=None, products=[])
@@ -73,9 +79,22 @@ def test_customer_data_with_markup_or_template_syntax_comes_out_as_text():
 
 
 def test_a_template_naming_an_unknown_field_fails_instead_of_rendering_blank():
-    renderer = Renderer(_campaign(subject="Hi {{ nickname }}"))
     with pytest.raises(UndefinedError):
-        renderer.render(_recipient())
+        Renderer(_campaign(subject="Hi {{ nickname }}")).render(_recipient())
+
+
+def test_validation_finds_unknown_fields_in_templates_and_subjects_before_any_send():
+    fields = {"person_id", "email", "first_name", "favourite_category", "products"}
+    Renderer(_campaign()).validate(fields)
+    with pytest.raises(
+        CampaignError, match=r"campaigns/weekly.yaml: field 'variants\[0\].subject': uses nickname"
+    ):
+        Renderer(_campaign(subject="Hi {{ nickname }}")).validate(fields)
+    with pytest.raises(
+        CampaignError,
+        match=r"field 'template': template 'weekly_picks.html' uses favourite_category",
+    ):
+        Renderer(_campaign()).validate(fields - {"favourite_category"})
 
 
 def test_templates_cannot_reach_python_internals():

@@ -215,6 +215,105 @@ def test_the_propensity_model_is_tracked_and_registered_in_mlflow(pipeline):
     assert "person_id" not in json.dumps(example)
 
 
+def test_excluded_recipients_are_recorded_with_their_reason(pipeline, warehouse):
+    rows = warehouse.execute(
+        """
+        select c.person_id, c.has_marketing_consent, c.is_unsubscribed, c.is_email_valid,
+            p.variant, e.reason, l.person_id is not null as was_sent
+        from marts.dim_customers as c
+        left join email.send_plan as p on p.person_id = c.person_id and p.campaign_id = 'weekly-picks'
+        left join email.send_exclusions as e on e.person_id = c.person_id and e.campaign_id = 'weekly-picks'
+        left join email.send_ledger as l on l.person_id = c.person_id and l.campaign_id = 'weekly-picks'
+        """
+    ).df()
+    # The weekly picks go to everyone who may be mailed: each person is planned or excluded, never both.
+    assert (rows["variant"].isna() != rows["reason"].isna()).all()
+    assert (rows.loc[~rows["has_marketing_consent"], "reason"] == "no_marketing_consent").all()
+    consented = rows["has_marketing_consent"]
+    assert (rows.loc[consented & rows["is_unsubscribed"], "reason"] == "unsubscribed").all()
+    assert not rows.loc[rows["variant"] == "holdout", "was_sent"].any()
+    assert rows.loc[rows["variant"].isin(["a", "b"]), "was_sent"].all()
+    assert set(rows["variant"].dropna()) == {"a", "b", "holdout"}
+
+
+def test_rerunning_the_sends_exports_nothing_twice(pipeline):
+    defs, root = pipeline["defs"], pipeline["root"]
+    before = _sends(root)
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("campaign_sends")}
+    )
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success
+    after = _sends(root)
+    assert len(after) == len(before) and after["message_id"].is_unique
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("select count(*) from email.send_ledger").fetchone()[0] == len(after)
+
+
+CRASHING_EXPORT = """
+import os, sys
+from datetime import date
+import duckdb
+from email_render.campaign import load_campaigns
+from email_render.render import TEMPLATES_DIR, Renderer
+from orchestration.lib import sends, settings
+from orchestration.lib.segments import load_segments
+
+crash_at = int(sys.argv[1])
+day = date.fromisoformat(sys.argv[2])
+campaign = next(c for c in load_campaigns(settings.campaigns_dir(), TEMPLATES_DIR) if c.campaign_id == "weekly-picks")
+renderer = Renderer(campaign)
+def die(batch_no):
+    if batch_no == crash_at:
+        os._exit(137)  # killed: files of this batch written, its ledger rows not committed
+with duckdb.connect(str(settings.warehouse_path())) as conn:
+    sends.plan(conn, campaign, day, sends.FrequencyCaps(per_day=5, per_week=50), load_segments(settings.segments_dir()), batch_size=40)
+    out = settings.exports_dir() / "crash-test" / day.isoformat()
+    extra = lambda r: {"postal_address": "x", "unsubscribe_url": "https://u.example.com/" + r["person_id"]}
+    sends.export(conn, campaign, renderer, day, out, extra, "s@example.com", "example.com", after_batch_written=die)
+"""
+
+
+def test_killing_the_export_halfway_and_rerunning_neither_duplicates_nor_loses_a_send(pipeline):
+    import os
+    import subprocess
+    import sys
+
+    day = "2026-11-01"
+    run = [sys.executable, "-c", CRASHING_EXPORT]
+    killed = subprocess.run([*run, "2", day], env=os.environ, capture_output=True, text=True)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    out = settings.exports_dir() / "crash-test" / day
+    assert (out / "parts" / "part-000002.jsonl").exists() and not (out / "sends.jsonl").exists()
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        assert (
+            conn.execute(
+                "select count(*) from email.send_ledger where send_date = ?", [day]
+            ).fetchone()[0]
+            == 80
+        )  # batches 0 and 1 only
+
+    resumed = subprocess.run([*run, "-1", day], env=os.environ, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    upload = pd.read_json(out / "sends.jsonl", lines=True)
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        planned = {
+            r[0]
+            for r in conn.execute(
+                "select person_id from email.send_plan where send_date = ? and variant <> 'holdout'",
+                [day],
+            ).fetchall()
+        }
+        ledger = conn.execute(
+            "select count(*) from email.send_ledger where send_date = ?", [day]
+        ).fetchone()[0]
+    assert len(planned) > 120
+    assert upload["person_id"].is_unique and set(upload["person_id"]) == planned
+    assert ledger == len(planned) == len(list((out / "eml").glob("*.eml")))
+    assert oct(os.stat(out / "sends.jsonl").st_mode & 0o777) == "0o600"
+
+
+# These two change the shared warehouse, so they run last.
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:

@@ -1,0 +1,333 @@
+"""Plan, guard and export a campaign's sends exactly once.
+
+- The plan of a campaign for a day is computed once and stored (email.send_plan): who is in
+  the audience, their variant or the holdout, and their batch. Reruns reuse it, so the
+  same people fall in the same batches.
+- Guards run in SQL: no marketing consent, unsubscribed, complained, hard-bounced, invalid
+  email, and frequency caps (default 1 marketing email per day and 3 per 7 days, counting
+  our ledger and the email service's history). Every excluded person is recorded in
+  email.send_exclusions with the reason.
+- email.send_ledger, keyed by campaign_id, person_id and send_date, records each exported
+  send. A batch writes its messages and its part file, then commits its ledger rows; after a
+  crash the batch is redone with identical output, so nothing is sent twice or lost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from email_render.assignment import HOLDOUT, assign
+from email_render.campaign import Campaign
+from email_render.export import assemble_upload, render_send, write_batch, write_previews
+from email_render.render import Renderer
+from orchestration.lib import segment_store
+from orchestration.lib.segments import Segment, compile_condition
+
+BATCH_SIZE = 1_000
+
+
+@dataclass(frozen=True)
+class FrequencyCaps:
+    per_day: int = 1
+    per_week: int = 3
+
+    @classmethod
+    def from_env(cls) -> FrequencyCaps:
+        return cls(
+            per_day=int(os.environ.get("MAILPIPE_CAP_PER_DAY", 1)),
+            per_week=int(os.environ.get("MAILPIPE_CAP_PER_WEEK", 3)),
+        )
+
+
+@dataclass
+class ExportResult:
+    campaign_id: str
+    send_date: str
+    planned: int = 0
+    holdout: int = 0
+    exported_now: int = 0
+    already_exported: int = 0
+    exclusions: dict[str, int] = field(default_factory=dict)
+    upload_jsonl: Path | None = None
+    upload_csv: Path | None = None
+    previews: Path | None = None
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("create schema if not exists email")
+    conn.execute(
+        """
+        create table if not exists email.send_plan (
+            campaign_id varchar not null, send_date date not null, person_id varchar not null,
+            variant varchar not null, batch_no integer, planned_at timestamp not null,
+            primary key (campaign_id, send_date, person_id)
+        )
+        """
+    )
+    conn.execute(
+        """
+        create table if not exists email.send_exclusions (
+            campaign_id varchar not null, send_date date not null, person_id varchar not null,
+            reason varchar not null, primary key (campaign_id, send_date, person_id)
+        )
+        """
+    )
+    conn.execute(
+        """
+        create table if not exists email.send_ledger (
+            campaign_id varchar not null, send_date date not null, person_id varchar not null,
+            variant varchar not null, message_id varchar not null, exported_at timestamp not null,
+            primary key (campaign_id, send_date, person_id)
+        )
+        """
+    )
+
+
+GUARD_REASONS = """
+    case
+        when not c.has_marketing_consent then 'no_marketing_consent'
+        when c.is_unsubscribed then 'unsubscribed'
+        when c.has_complained then 'complained'
+        when c.has_hard_bounced then 'hard_bounced'
+        when not c.is_email_valid then 'invalid_email'
+        when coalesce(f.sends_today, 0) >= ? then 'frequency_cap_day'
+        when coalesce(f.sends_this_week, 0) >= ? then 'frequency_cap_week'
+    end
+"""
+
+
+def plan(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    library: list[Segment] = (),
+    batch_size: int = BATCH_SIZE,
+) -> bool:
+    """Store today's plan and exclusions for the campaign, unless they exist. True if new."""
+    ensure_tables(conn)
+    exists = conn.execute(
+        "select count(*) from email.send_plan where campaign_id = ? and send_date = ?",
+        [campaign.campaign_id, send_date],
+    ).fetchone()[0]
+    if exists:
+        return False
+    columns = segment_store.create_base(conn)
+    if campaign.audience:
+        condition, params = compile_condition(
+            campaign.audience,
+            columns,
+            list(library),
+            campaign.source_path,
+            f"campaign '{campaign.campaign_id}'",
+            "audience",
+        )
+        conn.execute(
+            f"create or replace temp table audience as select person_id from {segment_store.BASE}"
+            f" where coalesce({condition}, false)",
+            params,
+        )
+    else:
+        conn.execute(
+            f"create or replace temp table audience as select person_id from {segment_store.BASE}"
+        )
+    conn.execute(
+        """
+        create or replace temp table recent_sends as
+        select person_id, campaign_id, cast(sent_at as date) as sent_on from (
+            select person_id, campaign_id, send_date as sent_at from email.send_ledger
+            union
+            select person_id, campaign_id, cast(occurred_at as date) from marts.fct_email_events
+            where event_type = 'sent'
+        )
+        where sent_on between ? - interval 6 day and ? and not (campaign_id = ? and sent_on = ?)
+        """,
+        [send_date, send_date, campaign.campaign_id, send_date],
+    )
+    guarded = conn.execute(
+        f"""
+        with frequency as (
+            select
+                person_id,
+                count(distinct campaign_id) filter (where sent_on = ?) as sends_today,
+                count(distinct (campaign_id, sent_on)) as sends_this_week
+            from recent_sends group by person_id
+        )
+        select a.person_id, {GUARD_REASONS} as reason
+        from audience as a
+        join marts.dim_customers as c on a.person_id = c.person_id
+        left join frequency as f on a.person_id = f.person_id
+        order by a.person_id
+        """,
+        [send_date, caps.per_day, caps.per_week],
+    ).df()
+    excluded = guarded[guarded["reason"].notna()]
+    eligible = guarded[guarded["reason"].isna()].copy()
+    eligible["variant"] = [assign(campaign, p) for p in eligible["person_id"]]
+    sending = eligible["variant"] != HOLDOUT
+    eligible["batch_no"] = None
+    eligible.loc[sending, "batch_no"] = [i // batch_size for i in range(int(sending.sum()))]
+    frame = eligible.assign(
+        campaign_id=campaign.campaign_id, send_date=send_date, planned_at=pd.Timestamp.now()
+    )
+    exclusions = excluded.assign(campaign_id=campaign.campaign_id, send_date=send_date)
+    conn.execute("begin transaction")
+    conn.register("_plan", frame)
+    conn.execute(
+        "insert into email.send_plan select campaign_id, send_date, person_id, variant, batch_no, planned_at from _plan"
+    )
+    conn.register("_exclusions", exclusions)
+    conn.execute(
+        "delete from email.send_exclusions where campaign_id = ? and send_date = ?",
+        [campaign.campaign_id, send_date],
+    )
+    conn.execute(
+        "insert into email.send_exclusions select campaign_id, send_date, person_id, reason from _exclusions"
+    )
+    conn.execute("commit")
+    conn.unregister("_plan")
+    conn.unregister("_exclusions")
+    return True
+
+
+def export(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    renderer: Renderer,
+    send_date: date,
+    out_dir: Path,
+    recipient_extra: Callable[[dict], dict],
+    sender: str,
+    domain: str,
+    after_batch_written: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Export every planned send not yet in the ledger; rerunning is safe at any point.
+
+    after_batch_written: called after a batch's files are written and before its ledger rows
+    are committed (the riskiest moment for a crash), for tests that kill the export there."""
+    day = send_date.isoformat()
+    result = ExportResult(campaign.campaign_id, day)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = [campaign.campaign_id, send_date]
+    batches = [
+        r[0]
+        for r in conn.execute(
+            """
+            select p.batch_no from email.send_plan as p
+            left join email.send_ledger as l using (campaign_id, send_date, person_id)
+            where p.campaign_id = ? and p.send_date = ? and p.batch_no is not null and l.person_id is null
+            group by p.batch_no order by p.batch_no
+            """,
+            key,
+        ).fetchall()
+    ]
+    for batch_no in batches:
+        cursor = conn.execute(
+            """
+            select p.variant, a.* from email.send_plan as p
+            join email.send_audience as a on p.person_id = a.person_id
+            where p.campaign_id = ? and p.send_date = ? and p.batch_no = ?
+            order by p.person_id
+            """,
+            [*key, batch_no],
+        )
+        names = [d[0] for d in cursor.description]
+        sends = []
+        for row in cursor.fetchall():
+            recipient = dict(zip(names, row, strict=True))
+            recipient["products"] = recipient["products"] or []
+            recipient.update(recipient_extra(recipient))
+            sends.append(
+                render_send(renderer, recipient, recipient["variant"], day, sender, domain)
+            )
+        write_batch(out_dir, batch_no, sends)
+        if after_batch_written is not None:
+            after_batch_written(batch_no)
+        ledger = pd.DataFrame(
+            [
+                {
+                    "person_id": r["person_id"],
+                    "variant": r["variant"],
+                    "message_id": r["message_id"],
+                }
+                for r, _ in sends
+            ]
+        )
+        conn.register("_sent", ledger)
+        conn.execute(
+            """
+            insert into email.send_ledger
+            select ?, ?, s.person_id, s.variant, s.message_id, current_timestamp from _sent as s
+            where not exists (
+                select 1 from email.send_ledger as l
+                where l.campaign_id = ? and l.send_date = ? and l.person_id = s.person_id
+            )
+            """,
+            [*key, *key],
+        )
+        conn.unregister("_sent")
+        result.exported_now += len(sends)
+    result.upload_jsonl, result.upload_csv, total = assemble_upload(out_dir)
+    result.already_exported = total - result.exported_now
+    counts = conn.execute(
+        """
+        select count(*) filter (where variant <> 'holdout'), count(*) filter (where variant = 'holdout')
+        from email.send_plan where campaign_id = ? and send_date = ?
+        """,
+        key,
+    ).fetchone()
+    result.planned, result.holdout = counts
+    result.exclusions = dict(
+        conn.execute(
+            "select reason, count(*) from email.send_exclusions where campaign_id = ? and send_date = ? group by 1",
+            key,
+        ).fetchall()
+    )
+    return result
+
+
+def previews(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    renderer: Renderer,
+    send_date: date,
+    out_dir: Path,
+    recipient_extra: Callable[[dict], dict],
+    sender: str,
+    domain: str,
+) -> Path:
+    """One preview per variant and lifecycle segment, from real profiles, plus the profiles
+    with the least data (no first name, no products) so fallbacks can be seen."""
+    rows = conn.execute(
+        """
+        with candidates as (
+            select a.*, c.lifecycle_stage,
+                row_number() over (partition by c.lifecycle_stage order by a.person_id) as n,
+                row_number() over (
+                    order by (a.first_name is null)::int + (len(coalesce(a.products, [])) = 0)::int desc, a.person_id
+                ) as sparse_rank
+            from email.send_audience as a
+            join marts.dim_customers as c on a.person_id = c.person_id
+        )
+        select * from candidates where n = 1 or sparse_rank = 1 order by lifecycle_stage, person_id
+        """
+    )
+    names = [d[0] for d in rows.description]
+    samples = [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+    day = send_date.isoformat()
+    pages = []
+    for variant in campaign.variants:
+        for sample in samples:
+            recipient = {**sample, "products": sample["products"] or []}
+            recipient.update(recipient_extra(recipient))
+            record, _ = render_send(renderer, recipient, variant.name, day, sender, domain)
+            label = sample["lifecycle_stage"] if sample["n"] == 1 else "least_data"
+            pages.append((variant.name, label, record))
+    return write_previews(out_dir, f"{campaign.name} · {day}", pages)
