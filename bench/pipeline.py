@@ -11,7 +11,7 @@ import time
 
 from orchestration.lib import settings
 
-STAGES = ["generate", "load", "dbt", "ml", "email"]
+STAGES = ["generate", "load", "models", "ml", "customer_view", "email"]
 
 
 def main() -> int:

@@ -1,23 +1,47 @@
 """RFC 5322 messages: multipart/alternative (text, then HTML), one-click unsubscribe
 (RFC 8058) and a Message-ID derived from campaign, person and day, so that the same send
-always carries the same id and a receiving system can drop a duplicate."""
+always carries the same id and a receiving system can drop a duplicate.
+
+Messages are written directly rather than through email.message: the standard library's
+header objects cost about a millisecond per message, which caps an export near 700 a
+second. Bodies are quoted-printable (binascii, in C), non-ASCII headers RFC 2047 encoded
+words, lines end in CRLF; tests read the result back with the standard library's parser.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
-
-# Long unsubscribe URLs must stay plain in their header: fold at the RFC 5322 hard limit
-# rather than at 78, where the default policy would turn them into encoded words.
-POLICY = SMTP.clone(max_line_length=998)
 
 
 def message_id(campaign_id: str, person_id: str, send_date: str, domain: str) -> str:
     digest = hashlib.sha256(f"{campaign_id}:{person_id}:{send_date}".encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def _header_text(value: str) -> str:
+    """ASCII as is (CR and LF removed, so no header can be injected); anything else as
+    base64 encoded words of at most 75 characters, folded."""
+    value = value.replace("\r", " ").replace("\n", " ")
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 chars + 12 of wrapping
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _qp(text: str) -> bytes:
+    body = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    return body.replace(b"\n", b"\r\n")
 
 
 def build_message(
@@ -34,16 +58,30 @@ def build_message(
     campaign_id: str,
     variant: str,
 ) -> bytes:
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
-    msg["Message-ID"] = msg_id
-    msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{unsubscribe_mailto}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["X-Campaign-ID"] = campaign_id
-    msg["X-Variant"] = variant
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
-    return msg.as_bytes()
+    boundary = "=_mp_" + msg_id.strip("<>").split("@")[0]
+    date = format_datetime(sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
+    headers = (
+        f"From: {_header_text(sender)}\r\n"
+        f"To: {_header_text(recipient)}\r\n"
+        f"Subject: {_header_text(subject)}\r\n"
+        f"Date: {date}\r\n"
+        f"Message-ID: {msg_id}\r\n"
+        f"List-Unsubscribe: <{_header_text(unsubscribe_url)}>, <mailto:{_header_text(unsubscribe_mailto)}>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        f"X-Campaign-ID: {_header_text(campaign_id)}\r\n"
+        f"X-Variant: {_header_text(variant)}\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        "\r\n"
+    )
+    part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    return b"".join(
+        (
+            headers.encode("ascii"),
+            f"--{boundary}\r\n{part.format('plain')}".encode("ascii"),
+            _qp(text),
+            f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii"),
+            _qp(html),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        )
+    )

@@ -1,26 +1,64 @@
-"""Render a campaign for one recipient, safely.
+"""Render a campaign for one recipient, safely and fast.
 
 Templates run in Jinja2's sandbox; HTML templates autoescape, so customer data that holds
 markup or template syntax comes out as text. Undefined names fail (StrictUndefined), and
 `Renderer.validate` finds every name a template, its layout and its blocks use before any
 email is rendered, so a template that asks for a field the customer view lacks fails when
 the campaign is validated, not at send time.
+
+All per-template work happens once, when a template is loaded: CSS from email.css is
+inlined into the HTML, and block includes are spliced in, so a render pays for neither.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import css_inline
 from jinja2 import FileSystemLoader, StrictUndefined, meta, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from email_render.campaign import Campaign, CampaignError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+INCLUDE = re.compile(r"\{%-?\s*include\s+[\"']([^\"']+)[\"']\s*-?%\}")
 # Names the renderer itself provides, beside the recipient's fields.
-PROVIDED = {"campaign", "preheader", "products", "unsubscribe_url", "postal_address", "variant"}
+PROVIDED = {
+    "campaign",
+    "preheader",
+    "products",
+    "unsubscribe_url",
+    "postal_address",
+    "variant",
+    "cart_items",
+}
+
+
+class InliningLoader(FileSystemLoader):
+    """Loads templates with email.css inlined into every HTML element and block includes
+    spliced in, once per template: Jinja caches the compiled result, so no recipient pays
+    for either. Template logic must sit in text or attribute values (never between table
+    rows, where an HTML parser would move it) and must not use < or >."""
+
+    def __init__(self, searchpath: Path):
+        super().__init__(str(searchpath))
+        css_path = Path(searchpath) / "email.css"
+        self._css = css_path.read_text(encoding="utf-8") if css_path.is_file() else ""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.endswith(".html") and self._css:
+            if source.lstrip().lower().startswith("<!doctype"):
+                source = css_inline.CSSInliner(extra_css=self._css, keep_style_tags=False).inline(
+                    source
+                )
+            else:
+                source = css_inline.inline_fragment(source, self._css)
+        source = INCLUDE.sub(lambda m: self.get_source(environment, m.group(1))[0], source)
+        return source, filename, uptodate
 
 
 @dataclass(frozen=True)
@@ -31,11 +69,13 @@ class RenderedEmail:
     text: str
 
 
-def with_utm(url: str | None, utm: dict) -> str | None:
+def with_utm(url: str | None, utm: dict | str) -> str | None:
+    """The URL with the campaign's UTM parameters (a mapping, or its encoded query)."""
     if not url or not utm:
         return url
+    encoded = utm if isinstance(utm, str) else urlencode(utm)
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(utm)) if q)
+    query = f"{parts.query}&{encoded}" if parts.query else encoded
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
@@ -43,12 +83,12 @@ class Renderer:
     """Compiles a campaign's templates once and renders them per recipient and variant."""
 
     def __init__(self, campaign: Campaign, templates_dir: Path = TEMPLATES_DIR):
-        loader = FileSystemLoader(str(templates_dir))
         options = {
-            "loader": loader,
+            "loader": InliningLoader(templates_dir),
             "undefined": StrictUndefined,
             "trim_blocks": True,
             "lstrip_blocks": True,
+            "auto_reload": False,  # templates do not change during an export: no stat per lookup
         }
         self._html_env = SandboxedEnvironment(
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -56,6 +96,7 @@ class Renderer:
         )
         self._text_env = SandboxedEnvironment(autoescape=False, **options)
         self.campaign = campaign
+        self._utm = urlencode(campaign.utm)
         self._html = self._html_env.get_template(f"{campaign.template}.html")
         self._text = self._text_env.get_template(f"{campaign.template}.txt")
         self._subjects = {v.name: self._text_env.from_string(v.subject) for v in campaign.variants}
@@ -67,22 +108,15 @@ class Renderer:
         """Fail, naming the campaign file and the template or variant, if anything uses a name
         that is neither a customer field nor provided by the renderer."""
         known = fields | PROVIDED
-        sources = {
-            f"template '{self.campaign.template}.html'": (
-                self._html_env,
-                f"{self.campaign.template}.html",
-            ),
-            f"template '{self.campaign.template}.txt'": (
-                self._text_env,
-                f"{self.campaign.template}.txt",
-            ),
-        }
-        for where, (env, name) in sources.items():
+        for env, name in (
+            (self._html_env, f"{self.campaign.template}.html"),
+            (self._text_env, f"{self.campaign.template}.txt"),
+        ):
             unknown = self._undeclared(env, name) - known
             if unknown:
                 raise CampaignError(
-                    f"{self.campaign.source_path}: field 'template': {where} uses {', '.join(sorted(unknown))}, "
-                    "which the customer view does not have"
+                    f"{self.campaign.source_path}: field 'template': template '{name}' uses "
+                    f"{', '.join(sorted(unknown))}, which the customer view does not have"
                 )
         for i, variant in enumerate(self.campaign.variants):
             for part in ("subject", "preheader"):
@@ -102,8 +136,7 @@ class Renderer:
         if name in seen:
             return set()
         seen.add(name)
-        source = env.loader.get_source(env, name)[0]
-        ast = env.parse(source)
+        ast = env.parse(env.loader.get_source(env, name)[0])
         names = set(meta.find_undeclared_variables(ast))
         for child in meta.find_referenced_templates(ast):
             if child:
@@ -117,10 +150,11 @@ class Renderer:
             "variant": variant,
             "campaign": {"id": self.campaign.campaign_id, "name": self.campaign.name},
         }
-        context["products"] = [
-            {**p, "product_url": with_utm(p.get("product_url"), self.campaign.utm)}
-            for p in recipient.get("products") or []
-        ]
+        for key in ("products", "cart_items"):
+            context[key] = [
+                {**p, "product_url": with_utm(p.get("product_url"), self._utm)}
+                for p in recipient.get(key) or []
+            ]
         subject = " ".join(self._subjects[variant].render(context).split())
         preheader = " ".join(self._preheaders[variant].render(context).split())
         context["preheader"] = preheader

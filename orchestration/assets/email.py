@@ -1,11 +1,13 @@
 """Personalized sends: the audience that may be mailed, and each due campaign's export."""
 
 import hashlib
+import time
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from email_render.campaign import load_campaigns
+from email_render.delivery import SmtpSettings
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration.lib import sends, settings, warehouse
 from orchestration.lib.audience import SEND_AUDIENCE_SQL
@@ -57,7 +59,7 @@ def campaign_sends(
     library = load_segments(settings.segments_dir())
     caps = sends.FrequencyCaps.from_env()
     sender, domain = settings.sender_address(), settings.sender_domain()
-    results, previews = [], {}
+    results, previews, export_seconds = [], {}, 0.0
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
         fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
@@ -76,9 +78,19 @@ def campaign_sends(
 
             out_dir = settings.exports_dir() / campaign.campaign_id / send_date.isoformat()
             sends.plan(conn, campaign, send_date, caps, library)
+            started = time.perf_counter()
             result = sends.export(
                 conn, campaign, renderer, send_date, out_dir, extra, sender, domain
             )
+            export_seconds += time.perf_counter() - started
+            smtp = SmtpSettings.from_env()
+            if smtp is not None:
+                delivered = sends.deliver_pending(
+                    conn, campaign.campaign_id, send_date, out_dir, smtp, sender
+                )
+                context.log.info(
+                    f"{campaign.campaign_id}: {delivered} delivered over SMTP to {smtp.host}"
+                )
             previews[campaign.campaign_id] = sends.previews(
                 conn, campaign, renderer, send_date, out_dir, extra, sender, domain
             )
@@ -91,6 +103,10 @@ def campaign_sends(
         "dagster/row_count": sum(r.exported_now + r.already_exported for r in results),
         "send_date": send_date.isoformat(),
         "campaigns_sent": [r.campaign_id for r in results],
+        "export_seconds": round(export_seconds, 2),
+        "emails_per_second": round(sum(r.exported_now for r in results) / export_seconds)
+        if export_seconds
+        else 0,
         "by_campaign": dg.MetadataValue.json(
             {
                 r.campaign_id: {

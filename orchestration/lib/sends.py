@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +27,7 @@ import pandas as pd
 
 from email_render.assignment import HOLDOUT, assign
 from email_render.campaign import Campaign
+from email_render.delivery import SmtpSettings, deliver
 from email_render.export import assemble_upload, render_send, write_batch, write_previews
 from email_render.render import Renderer
 from orchestration.lib import segment_store
@@ -88,6 +91,7 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    conn.execute("alter table email.send_ledger add column if not exists delivered_at timestamp")
 
 
 GUARD_REASONS = """
@@ -197,6 +201,23 @@ def plan(
     return True
 
 
+_worker_renderer: Renderer | None = None
+
+
+def _init_worker(campaign: Campaign) -> None:
+    global _worker_renderer
+    _worker_renderer = Renderer(campaign)
+
+
+def _render_batch(args) -> list[tuple[dict, bytes]]:
+    rows, day, sender, domain = args
+    return [render_send(_worker_renderer, row, row["variant"], day, sender, domain) for row in rows]
+
+
+def render_workers() -> int:
+    return int(os.environ.get("MAILPIPE_RENDER_WORKERS", os.cpu_count() or 1))
+
+
 def export(
     conn: duckdb.DuckDBPyConnection,
     campaign: Campaign,
@@ -207,8 +228,13 @@ def export(
     sender: str,
     domain: str,
     after_batch_written: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> ExportResult:
     """Export every planned send not yet in the ledger; rerunning is safe at any point.
+
+    Rendering runs in `workers` processes (default: one per core) while this process reads
+    the warehouse, writes files and commits the ledger, batch by batch in order, with a few
+    batches in flight so memory stays flat however many recipients there are.
 
     after_batch_written: called after a batch's files are written and before its ledger rows
     are committed (the riskiest moment for a crash), for tests that kill the export there."""
@@ -228,7 +254,8 @@ def export(
             key,
         ).fetchall()
     ]
-    for batch_no in batches:
+
+    def rows_of(batch_no: int) -> list[dict]:
         cursor = conn.execute(
             """
             select p.variant, a.* from email.send_plan as p
@@ -239,15 +266,17 @@ def export(
             [*key, batch_no],
         )
         names = [d[0] for d in cursor.description]
-        sends = []
+        rows = []
         for row in cursor.fetchall():
             recipient = dict(zip(names, row, strict=True))
             recipient["products"] = recipient["products"] or []
+            recipient["cart_items"] = recipient.get("cart_items") or []
             recipient.update(recipient_extra(recipient))
-            sends.append(
-                render_send(renderer, recipient, recipient["variant"], day, sender, domain)
-            )
-        write_batch(out_dir, batch_no, sends)
+            rows.append(recipient)
+        return rows
+
+    def commit(batch_no: int, sends_of_batch: list[tuple[dict, bytes]]) -> None:
+        write_batch(out_dir, batch_no, sends_of_batch)
         if after_batch_written is not None:
             after_batch_written(batch_no)
         ledger = pd.DataFrame(
@@ -257,14 +286,14 @@ def export(
                     "variant": r["variant"],
                     "message_id": r["message_id"],
                 }
-                for r, _ in sends
+                for r, _ in sends_of_batch
             ]
         )
         conn.register("_sent", ledger)
         conn.execute(
             """
             insert into email.send_ledger
-            select ?, ?, s.person_id, s.variant, s.message_id, current_timestamp from _sent as s
+            select ?, ?, s.person_id, s.variant, s.message_id, current_timestamp, null from _sent as s
             where not exists (
                 select 1 from email.send_ledger as l
                 where l.campaign_id = ? and l.send_date = ? and l.person_id = s.person_id
@@ -273,7 +302,36 @@ def export(
             [*key, *key],
         )
         conn.unregister("_sent")
-        result.exported_now += len(sends)
+        result.exported_now += len(sends_of_batch)
+
+    workers = render_workers() if workers is None else workers
+    if workers <= 1 or len(batches) <= 1:
+        for batch_no in batches:
+            commit(
+                batch_no,
+                [
+                    render_send(renderer, r, r["variant"], day, sender, domain)
+                    for r in rows_of(batch_no)
+                ],
+            )
+    else:
+        # spawn, not fork: the orchestrator's process has threads.
+        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (campaign,)) as pool:
+            in_flight: deque = deque()
+            pending = deque(batches)
+            while pending or in_flight:
+                while pending and len(in_flight) < workers + 1:
+                    batch_no = pending.popleft()
+                    in_flight.append(
+                        (
+                            batch_no,
+                            pool.apply_async(
+                                _render_batch, ((rows_of(batch_no), day, sender, domain),)
+                            ),
+                        )
+                    )
+                batch_no, rendered = in_flight.popleft()
+                commit(batch_no, rendered.get())
     result.upload_jsonl, result.upload_csv, total = assemble_upload(out_dir)
     result.already_exported = total - result.exported_now
     counts = conn.execute(
@@ -325,9 +383,48 @@ def previews(
     pages = []
     for variant in campaign.variants:
         for sample in samples:
-            recipient = {**sample, "products": sample["products"] or []}
+            recipient = {
+                **sample,
+                "products": sample["products"] or [],
+                "cart_items": sample["cart_items"] or [],
+            }
             recipient.update(recipient_extra(recipient))
             record, _ = render_send(renderer, recipient, variant.name, day, sender, domain)
             label = sample["lifecycle_stage"] if sample["n"] == 1 else "least_data"
             pages.append((variant.name, label, record))
     return write_previews(out_dir, f"{campaign.name} · {day}", pages)
+
+
+def deliver_pending(
+    conn: duckdb.DuckDBPyConnection,
+    campaign_id: str,
+    send_date: date,
+    out_dir: Path,
+    smtp: SmtpSettings,
+    sender: str,
+) -> int:
+    """Deliver every exported message of the day not yet delivered, recording each as the
+    server accepts it. A crash between acceptance and the record can repeat one message;
+    its Message-ID is the same, so a receiving system can drop it."""
+    pending = conn.execute(
+        """
+        select l.person_id, a.email from email.send_ledger as l
+        join email.send_audience as a on l.person_id = a.person_id
+        where l.campaign_id = ? and l.send_date = ? and l.delivered_at is null
+        order by l.person_id
+        """,
+        [campaign_id, send_date],
+    ).fetchall()
+    messages = (
+        (person, email, (out_dir / "eml" / f"{person}.eml").read_bytes())
+        for person, email in pending
+    )
+    delivered = 0
+    for person in deliver(smtp, sender, messages):
+        conn.execute(
+            "update email.send_ledger set delivered_at = current_timestamp"
+            " where campaign_id = ? and send_date = ? and person_id = ?",
+            [campaign_id, send_date, person],
+        )
+        delivered += 1
+    return delivered

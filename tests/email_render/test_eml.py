@@ -45,3 +45,25 @@ def test_the_same_send_always_carries_the_same_message_id():
         "c", "p", "2026-11-01", "d.com"
     )
     assert _message()[1]["Message-ID"].endswith("@shop.example.com>")
+
+
+def test_bodies_survive_the_round_trip_and_headers_cannot_be_injected():
+    text = "Hi Ann,\nÄpfel & Birnen: 12.50 EUR\n" + "a very long line " * 20
+    raw = build_message(
+        sender="Shop <news@shop.example.com>",
+        recipient="ann@example.com",
+        subject="Evil\r\nBcc: victim@example.com",
+        text=text,
+        html="<p>Äpfel</p>",
+        msg_id="<1@x.com>",
+        unsubscribe_url=UNSUBSCRIBE,
+        unsubscribe_mailto="u@x.com",
+        sent_at=datetime(2026, 10, 31),
+        campaign_id="c",
+        variant="a",
+    )
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg["Bcc"] is None and msg["Subject"] == "Evil  Bcc: victim@example.com"
+    plain, html = [part.get_content() for part in msg.iter_parts()]
+    assert plain.replace("\r\n", "\n") == text and html.strip() == "<p>Äpfel</p>"
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))

@@ -39,6 +39,11 @@ def _recipient(**overrides):
         "products": PRODUCTS,
         "unsubscribe_url": "https://u.example.com/x",
         "postal_address": "1 Example St",
+        "lifecycle_stage": "active",
+        "rfm_segment": "Loyal",
+        "loyalty_tier": "silver",
+        "country_code": "GB",
+        "cart_items": [],
     }
     r.update(overrides)
     return r
@@ -84,7 +89,17 @@ def test_a_template_naming_an_unknown_field_fails_instead_of_rendering_blank():
 
 
 def test_validation_finds_unknown_fields_in_templates_and_subjects_before_any_send():
-    fields = {"person_id", "email", "first_name", "favourite_category", "products"}
+    fields = {
+        "person_id",
+        "email",
+        "first_name",
+        "favourite_category",
+        "products",
+        "lifecycle_stage",
+        "rfm_segment",
+        "loyalty_tier",
+        "country_code",
+    }
     Renderer(_campaign()).validate(fields)
     with pytest.raises(
         CampaignError, match=r"campaigns/weekly.yaml: field 'variants\[0\].subject': uses nickname"
@@ -101,3 +116,53 @@ def test_templates_cannot_reach_python_internals():
     renderer = Renderer(_campaign(subject="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
     with pytest.raises(SecurityError):
         renderer.render(_recipient())
+
+
+def test_blocks_follow_the_segment_and_attributes():
+    renderer = Renderer(_campaign())
+    champion = renderer.render(
+        _recipient(
+            rfm_segment="Champions", loyalty_tier="gold", country_code="DE", cart_items=PRODUCTS
+        )
+    )
+    assert (
+        "one of our very best customers" in champion.html
+        and "one of our very best customers" in champion.text
+    )
+    assert "As a gold member" in champion.html and "THANKYOU15" in champion.text
+    assert "Still in your cart" in champion.html and "Still in your cart" in champion.text
+    assert "Kostenloser Versand" in champion.html
+    lapsed = renderer.render(
+        _recipient(
+            lifecycle_stage="lapsed", rfm_segment="Lost", loyalty_tier=None, country_code=None
+        )
+    )
+    assert "It has been a while" in lapsed.html
+    assert "THANKYOU15" not in lapsed.html and "Still in your cart" not in lapsed.html
+    assert (
+        "Free shipping on orders over 50 EUR." in lapsed.html
+        and "Free shipping on orders over 50 EUR." in lapsed.text
+    )
+
+
+def test_a_loyal_customer_without_a_tier_is_a_valued_member():
+    email = Renderer(_campaign()).render(_recipient(loyalty_tier=None, rfm_segment="Champions"))
+    assert "As a valued member" in email.html
+
+
+def test_css_is_inlined_once_per_template_not_once_per_recipient(monkeypatch):
+    import css_inline
+
+    calls = {"n": 0}
+    original = css_inline.inline_fragment
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(css_inline, "inline_fragment", counting)
+    renderer = Renderer(_campaign())
+    for i in range(50):
+        html = renderer.render(_recipient(person_id=f"p_{i}")).html
+    assert 0 < calls["n"] <= 10  # one per HTML template file, however many recipients
+    assert 'class="greeting" style="' in html and "<style" not in html

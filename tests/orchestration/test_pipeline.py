@@ -313,6 +313,57 @@ def test_killing_the_export_halfway_and_rerunning_neither_duplicates_nor_loses_a
     assert oct(os.stat(out / "sends.jsonl").st_mode & 0o777) == "0o600"
 
 
+def test_exported_messages_are_delivered_once_over_smtp(pipeline):
+    import socket
+    from datetime import date
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    from email_render.delivery import SmtpSettings
+    from orchestration.lib import sends
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((envelope.rcpt_tos, envelope.content))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=False)
+        day = date(2026, 11, 1)  # the export the crash test completed
+        out = settings.exports_dir() / "crash-test" / day.isoformat()
+        with duckdb.connect(str(settings.warehouse_path())) as conn:
+            first = sends.deliver_pending(
+                conn, "weekly-picks", day, out, smtp, "news@shop.example.com"
+            )
+            again = sends.deliver_pending(
+                conn, "weekly-picks", day, out, smtp, "news@shop.example.com"
+            )
+            exported, undelivered = conn.execute(
+                "select count(*), count(*) filter (where delivered_at is null) from email.send_ledger"
+                " where campaign_id = 'weekly-picks' and send_date = ?",
+                [day],
+            ).fetchone()
+    finally:
+        controller.stop()
+    assert first == exported == len(inbox.messages) > 100 and again == 0 and undelivered == 0
+    for recipients, content in inbox.messages[:20]:
+        message = message_from_bytes(content, policy=policy.default)
+        assert recipients == [message["To"]]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    ids = [message_from_bytes(c, policy=policy.default)["Message-ID"] for _, c in inbox.messages]
+    assert len(set(ids)) == len(ids)
+
+
 # These two change the shared warehouse, so they run last.
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
