@@ -12,10 +12,13 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from email_render.eml import build_message, message_id
 from email_render.render import Renderer
 
+# The JSON lines upload carries everything, bodies included; the CSV is the light index an
+# ESP's list import takes, pointing at each message's .eml file.
 UPLOAD_COLUMNS = [
     "campaign_id",
     "send_date",
@@ -29,6 +32,7 @@ UPLOAD_COLUMNS = [
     "html",
     "text",
 ]
+CSV_COLUMNS = [c for c in UPLOAD_COLUMNS if c not in ("html", "text")] + ["eml_file"]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -74,36 +78,69 @@ def render_send(
     return record, eml
 
 
-def write_batch(out_dir: Path, batch_no: int, sends: list[tuple[dict, bytes]]) -> Path:
-    """Write a batch's messages, then its part file; the part file's rename marks it done."""
-    eml_dir = out_dir / "eml"
+class Serialized(NamedTuple):
+    """A send ready for disk: made in the rendering worker, so the exporting process only writes."""
+
+    person_id: str
+    variant: str
+    message_id: str
+    eml: bytes
+    json_line: bytes
+    csv_line: bytes
+
+
+def serialize(record: dict, eml: bytes) -> Serialized:
+    row = io.StringIO()
+    record_for_csv = {**record, "eml_file": f"eml/{record['person_id']}.eml"}
+    csv.writer(row, lineterminator="\n").writerow([record_for_csv[c] for c in CSV_COLUMNS])
+    return Serialized(
+        record["person_id"],
+        record["variant"],
+        record["message_id"],
+        eml,
+        (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"),
+        row.getvalue().encode("utf-8"),
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def write_batch(out_dir: Path, batch_no: int, sends: list[Serialized]) -> Path:
+    """Write a batch's messages, then its part files; the renamed part marks the batch done.
+
+    A crash mid-batch leaves its part missing, and the batch is rewritten whole on resume,
+    so the messages themselves need no rename of their own."""
+    eml_dir, parts = out_dir / "eml", out_dir / "parts"
     eml_dir.mkdir(parents=True, exist_ok=True)
-    for record, eml in sends:
-        write_atomic(eml_dir / f"{record['person_id']}.eml", eml)
-    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record, _ in sends)
-    part = out_dir / "parts" / f"part-{batch_no:06d}.jsonl"
-    part.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(part, lines.encode("utf-8"))
+    parts.mkdir(parents=True, exist_ok=True)
+    for send in sends:
+        _write_private(eml_dir / f"{send.person_id}.eml", send.eml)
+    write_atomic(parts / f"part-{batch_no:06d}.csv", b"".join(s.csv_line for s in sends))
+    part = parts / f"part-{batch_no:06d}.jsonl"
+    write_atomic(part, b"".join(s.json_line for s in sends))
     return part
 
 
 def assemble_upload(out_dir: Path) -> tuple[Path, Path, int]:
     """Concatenate the part files, in batch order, into sends.jsonl and sends.csv."""
-    parts = sorted((out_dir / "parts").glob("part-*.jsonl"))
     jsonl, csv_path = out_dir / "sends.jsonl", out_dir / "sends.csv"
     count = 0
-    with (
-        open(jsonl.with_name("sends.jsonl.partial"), "w", encoding="utf-8") as upload,
-        open(csv_path.with_name("sends.csv.partial"), "w", encoding="utf-8", newline="") as table,
-    ):
-        writer = csv.DictWriter(table, fieldnames=UPLOAD_COLUMNS)
-        writer.writeheader()
+    parts = sorted((out_dir / "parts").glob("part-*.jsonl"))
+    with open(jsonl.with_name("sends.jsonl.partial"), "wb") as upload:
         for part in parts:
-            with part.open(encoding="utf-8") as fh:
-                for line in fh:
-                    upload.write(line)
-                    writer.writerow(json.loads(line))
-                    count += 1
+            data = part.read_bytes()
+            count += data.count(b"\n")
+            upload.write(data)
+    with open(csv_path.with_name("sends.csv.partial"), "wb") as table:
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
+        table.write(header.getvalue().encode("utf-8"))
+        for part in parts:
+            table.write(part.with_suffix(".csv").read_bytes())
     for path in (jsonl, csv_path):
         partial = path.with_name(path.name + ".partial")
         os.chmod(partial, 0o600)

@@ -97,6 +97,7 @@ class Renderer:
         self._text_env = SandboxedEnvironment(autoescape=False, **options)
         self.campaign = campaign
         self._utm = urlencode(campaign.utm)
+        self._tracked_urls: dict[str | None, str | None] = {}
         self._html = self._html_env.get_template(f"{campaign.template}.html")
         self._text = self._text_env.get_template(f"{campaign.template}.txt")
         self._subjects = {v.name: self._text_env.from_string(v.subject) for v in campaign.variants}
@@ -143,6 +144,13 @@ class Renderer:
                 names |= Renderer._undeclared(env, child, seen)
         return names
 
+    def _tracked(self, url: str | None) -> str | None:
+        """A product URL with the campaign's UTM parameters; the catalogue is small, so cache."""
+        tracked = self._tracked_urls.get(url)
+        if tracked is None:
+            tracked = self._tracked_urls[url] = with_utm(url, self._utm)
+        return tracked
+
     def render(self, recipient: dict, variant: str | None = None) -> RenderedEmail:
         variant = variant or self.campaign.variants[0].name
         context = {
@@ -152,7 +160,7 @@ class Renderer:
         }
         for key in ("products", "cart_items"):
             context[key] = [
-                {**p, "product_url": with_utm(p.get("product_url"), self._utm)}
+                {**p, "product_url": self._tracked(p.get("product_url"))}
                 for p in recipient.get(key) or []
             ]
         subject = " ".join(self._subjects[variant].render(context).split())

@@ -28,7 +28,13 @@ import pandas as pd
 from email_render.assignment import HOLDOUT, assign
 from email_render.campaign import Campaign
 from email_render.delivery import SmtpSettings, deliver
-from email_render.export import assemble_upload, render_send, write_batch, write_previews
+from email_render.export import (
+    assemble_upload,
+    render_send,
+    serialize,
+    write_batch,
+    write_previews,
+)
 from email_render.render import Renderer
 from orchestration.lib import segment_store
 from orchestration.lib.segments import Segment, compile_condition
@@ -209,9 +215,26 @@ def _init_worker(campaign: Campaign) -> None:
     _worker_renderer = Renderer(campaign)
 
 
-def _render_batch(args) -> list[tuple[dict, bytes]]:
-    rows, day, sender, domain = args
-    return [render_send(_worker_renderer, row, row["variant"], day, sender, domain) for row in rows]
+def render_and_write(
+    renderer: Renderer,
+    rows: list[dict],
+    batch_no: int,
+    out_dir: Path,
+    day: str,
+    sender: str,
+    domain: str,
+) -> list[tuple[str, str, str]]:
+    """Render a batch and write its files (messages, then the part files that mark it done).
+    Returns (person_id, variant, message_id) for the ledger."""
+    sends_of_batch = [
+        serialize(*render_send(renderer, r, r["variant"], day, sender, domain)) for r in rows
+    ]
+    write_batch(out_dir, batch_no, sends_of_batch)
+    return [(s.person_id, s.variant, s.message_id) for s in sends_of_batch]
+
+
+def _render_batch(args) -> list[tuple[str, str, str]]:
+    return render_and_write(_worker_renderer, *args)
 
 
 def render_workers() -> int:
@@ -275,20 +298,10 @@ def export(
             rows.append(recipient)
         return rows
 
-    def commit(batch_no: int, sends_of_batch: list[tuple[dict, bytes]]) -> None:
-        write_batch(out_dir, batch_no, sends_of_batch)
+    def commit(batch_no: int, written: list[tuple[str, str, str]]) -> None:
         if after_batch_written is not None:
             after_batch_written(batch_no)
-        ledger = pd.DataFrame(
-            [
-                {
-                    "person_id": r["person_id"],
-                    "variant": r["variant"],
-                    "message_id": r["message_id"],
-                }
-                for r, _ in sends_of_batch
-            ]
-        )
+        ledger = pd.DataFrame(written, columns=["person_id", "variant", "message_id"])
         conn.register("_sent", ledger)
         conn.execute(
             """
@@ -302,34 +315,28 @@ def export(
             [*key, *key],
         )
         conn.unregister("_sent")
-        result.exported_now += len(sends_of_batch)
+        result.exported_now += len(written)
 
     workers = render_workers() if workers is None else workers
     if workers <= 1 or len(batches) <= 1:
         for batch_no in batches:
             commit(
                 batch_no,
-                [
-                    render_send(renderer, r, r["variant"], day, sender, domain)
-                    for r in rows_of(batch_no)
-                ],
+                render_and_write(
+                    renderer, rows_of(batch_no), batch_no, out_dir, day, sender, domain
+                ),
             )
     else:
-        # spawn, not fork: the orchestrator's process has threads.
+        # spawn, not fork: the orchestrator's process has threads. Workers render and write a
+        # batch's files; this process commits the ledger in batch order, after the files.
         with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (campaign,)) as pool:
             in_flight: deque = deque()
             pending = deque(batches)
             while pending or in_flight:
                 while pending and len(in_flight) < workers + 1:
                     batch_no = pending.popleft()
-                    in_flight.append(
-                        (
-                            batch_no,
-                            pool.apply_async(
-                                _render_batch, ((rows_of(batch_no), day, sender, domain),)
-                            ),
-                        )
-                    )
+                    job = (rows_of(batch_no), batch_no, out_dir, day, sender, domain)
+                    in_flight.append((batch_no, pool.apply_async(_render_batch, (job,))))
                 batch_no, rendered = in_flight.popleft()
                 commit(batch_no, rendered.get())
     result.upload_jsonl, result.upload_csv, total = assemble_upload(out_dir)
