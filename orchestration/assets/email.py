@@ -79,9 +79,8 @@ def campaign_sends(
             out_dir = settings.exports_dir() / campaign.campaign_id / send_date.isoformat()
             sends.plan(conn, campaign, send_date, caps, library)
             started = time.perf_counter()
-            result = sends.export(
-                conn, campaign, renderer, send_date, out_dir, extra, sender, domain
-            )
+            run = sends.CampaignRun(campaign, renderer, send_date, out_dir, extra, sender, domain)
+            result = sends.export(run, conn)
             export_seconds += time.perf_counter() - started
             smtp = SmtpSettings.from_env()
             if smtp is not None:
@@ -91,9 +90,7 @@ def campaign_sends(
                 context.log.info(
                     f"{campaign.campaign_id}: {delivered} delivered over SMTP to {smtp.host}"
                 )
-            previews[campaign.campaign_id] = sends.previews(
-                conn, campaign, renderer, send_date, out_dir, extra, sender, domain
-            )
+            previews[campaign.campaign_id] = sends.previews(run, conn)
             context.log.info(
                 f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported} earlier, "
                 f"{result.holdout} held out, excluded {result.exclusions}"

@@ -55,6 +55,19 @@ class FrequencyCaps:
         )
 
 
+@dataclass(frozen=True)
+class CampaignRun:
+    """One campaign's sends for one day: what to render, where to write, who sends."""
+
+    campaign: Campaign
+    renderer: Renderer
+    send_date: date
+    out_dir: Path
+    recipient_extra: Callable[[dict], dict]
+    sender: str
+    domain: str
+
+
 @dataclass
 class ExportResult:
     campaign_id: str
@@ -242,25 +255,22 @@ def render_workers() -> int:
 
 
 def export(
+    run: CampaignRun,
     conn: duckdb.DuckDBPyConnection,
-    campaign: Campaign,
-    renderer: Renderer,
-    send_date: date,
-    out_dir: Path,
-    recipient_extra: Callable[[dict], dict],
-    sender: str,
-    domain: str,
     after_batch_written: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> ExportResult:
     """Export every planned send not yet in the ledger; rerunning is safe at any point.
 
-    Rendering runs in `workers` processes (default: one per core) while this process reads
-    the warehouse, writes files and commits the ledger, batch by batch in order, with a few
-    batches in flight so memory stays flat however many recipients there are.
+    Workers (default: one per core) render each batch and write its files while this
+    process reads the warehouse and commits the ledger, batch by batch in order and only
+    after the batch's files exist, with a few batches in flight so memory stays flat however
+    many recipients there are.
 
     after_batch_written: called after a batch's files are written and before its ledger rows
     are committed (the riskiest moment for a crash), for tests that kill the export there."""
+    campaign, renderer, send_date, out_dir = run.campaign, run.renderer, run.send_date, run.out_dir
+    recipient_extra, sender, domain = run.recipient_extra, run.sender, run.domain
     day = send_date.isoformat()
     result = ExportResult(campaign.campaign_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -358,18 +368,11 @@ def export(
     return result
 
 
-def previews(
-    conn: duckdb.DuckDBPyConnection,
-    campaign: Campaign,
-    renderer: Renderer,
-    send_date: date,
-    out_dir: Path,
-    recipient_extra: Callable[[dict], dict],
-    sender: str,
-    domain: str,
-) -> Path:
+def previews(run: CampaignRun, conn: duckdb.DuckDBPyConnection) -> Path:
     """One preview per variant and lifecycle segment, from real profiles, plus the profiles
     with the least data (no first name, no products) so fallbacks can be seen."""
+    campaign, renderer, send_date, out_dir = run.campaign, run.renderer, run.send_date, run.out_dir
+    recipient_extra, sender, domain = run.recipient_extra, run.sender, run.domain
     rows = conn.execute(
         """
         with candidates as (
