@@ -1,12 +1,4 @@
-"""Who may be mailed, and each campaign's recipients streamed from the warehouse."""
-
-from collections.abc import Iterator
-
-import duckdb
-
-from email_render.campaign import Campaign
-
-BATCH_ROWS = 5_000
+"""Who may be mailed: the send audience every campaign draws its recipients from."""
 
 # Only marketable people enter the send audience: consent, no unsubscribe, complaint or hard
 # bounce, and a valid email. No campaign can widen it.
@@ -49,34 +41,3 @@ SEND_AUDIENCE_SQL = """
     left join carts on c.person_id = carts.person_id
     where c.is_marketable
 """
-
-# Campaign conditions come from this fixed vocabulary, checked by load_campaign; campaign text
-# never reaches the SQL.
-CONDITIONS = {
-    "is_marketable": "true",
-    "has_marketing_consent": "has_marketing_consent",
-    "is_email_valid": "is_email_valid",
-    "has_ordered": "order_count > 0",
-    "has_recommendations": "len(coalesce(products, [])) > 0",
-}
-
-
-def campaign_sql(campaign: Campaign) -> str:
-    where = " and ".join(CONDITIONS[c] for c in campaign.audience)
-    return f"select * from email.send_audience where {where} order by person_id"
-
-
-def stream_recipients(
-    conn: duckdb.DuckDBPyConnection, campaign: Campaign, extra: dict
-) -> Iterator[dict]:
-    """One dict per recipient; `extra` values are constants or functions of the recipient."""
-    cursor = conn.execute(campaign_sql(campaign))
-    columns = [d[0] for d in cursor.description]
-    while rows := cursor.fetchmany(BATCH_ROWS):
-        for row in rows:
-            recipient = dict(zip(columns, row, strict=True))
-            recipient["products"] = recipient["products"] or []
-            yield {
-                **recipient,
-                **{k: (v(recipient) if callable(v) else v) for k, v in extra.items()},
-            }
