@@ -95,27 +95,19 @@ def customer_scores(
 
 
 @dg.asset(
-    group_name="ml", deps=["identity_links", "dim_products", "fct_order_items"], kinds={"duckdb"}
+    group_name="ml",
+    deps=["identity_links", "dim_products", "fct_order_items", "int_favourite_categories_chosen"],
+    kinds={"duckdb"},
 )
 def customer_recommendations(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Top 3 products per person: bestsellers of their favourite category they don't own yet."""
     with duckdb.get_connection() as conn:
         people = conn.execute(
             """
-            with units as (
-                select person_id, category, sum(quantity) as units
-                from marts.fct_order_items
-                where category is not null
-                group by person_id, category
-            ),
-            favourites as (
-                select person_id, arg_max(category, units) as favourite_category
-                from units
-                group by person_id
-            )
             select people.person_id, favourites.favourite_category
             from (select distinct person_id from marts.identity_links) as people
-            left join favourites on people.person_id = favourites.person_id
+            left join intermediate.int_favourite_categories_chosen as favourites
+                on people.person_id = favourites.person_id
             """
         ).df()
         products = conn.execute(

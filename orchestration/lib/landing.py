@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# A well-formed address, lower-cased: what the loader quarantines and the send gate checks.
+# dbt's is_valid_email macro holds the same pattern for the warehouse side.
+EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
+
 # Types the loader understands. Timestamps are ISO 8601 with a `Z`, an offset, or none
 # (then UTC); they are stored as naive UTC.
 COLUMN_TYPES = ("string", "timestamp", "date", "decimal", "integer", "boolean")

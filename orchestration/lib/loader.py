@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from orchestration.lib.landing import LANDING_TABLES, LandingTable
+from orchestration.lib.landing import EMAIL_PATTERN, LANDING_TABLES, LandingTable
 
 RAW_SCHEMA = "raw"
 CHUNK_ROWS = 250_000
@@ -35,7 +35,6 @@ SQL_TYPES = {
     "integer": "bigint",
     "boolean": "boolean",
 }
-EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
 EPOCH = re.compile(r"^\d{10}(\d{3})?$")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from orchestration.lib.landing import EMAIL_PATTERN
+
 CRITICAL = "critical"
 WARNING = "warning"
-EMAIL_REGEX = r"^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
 
 def raw_suite_name(table) -> str:
@@ -87,7 +88,9 @@ def _suites(as_of=None):
         ],
         "send_audience": [
             e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
-            e.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL_REGEX, severity=CRITICAL),
+            e.ExpectColumnValuesToMatchRegex(
+                column="email", regex=EMAIL_PATTERN, severity=CRITICAL
+            ),
             e.ExpectColumnValuesToBeInSet(
                 column="has_marketing_consent", value_set=[True], severity=CRITICAL
             ),

@@ -29,12 +29,6 @@ orders as (
 
 ),
 
-order_items as (
-
-    select * from {{ ref('fct_order_items') }}
-
-),
-
 web_events as (
 
     select * from {{ ref('fct_web_events') }}
@@ -170,25 +164,9 @@ order_stats as (
 
 ),
 
-category_counts as (
-
-    select
-        person_id,
-        category,
-        sum(quantity) as units
-    from order_items
-    where category is not null
-    group by person_id, category
-
-),
-
 favourite_categories as (
 
-    select
-        person_id,
-        {{ latest_non_null('category', 'units') }} as favourite_category
-    from category_counts
-    group by person_id
+    select * from {{ ref('int_favourite_categories_chosen') }}
 
 ),
 
