@@ -121,20 +121,59 @@ def build_features(
     return out[FEATURE_COLUMNS].astype(float)
 
 
-def purchase_labels(
-    people: pd.Index, orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int
-) -> pd.Series:
-    """1 if the person ordered in [cutoff, cutoff + horizon), else 0."""
+def orders_in_window(orders: pd.DataFrame, cutoff, horizon_days: int) -> pd.DataFrame:
+    """Orders in [cutoff, cutoff + horizon): where labels come from."""
     cutoff = pd.Timestamp(cutoff)
-    window = orders[
+    return orders[
         (orders["ordered_at"] >= cutoff)
         & (orders["ordered_at"] < cutoff + pd.Timedelta(days=horizon_days))
     ]
-    return pd.Series(
-        people.isin(window["person_id"].unique()).astype(int), index=people, name="purchased"
-    )
 
 
 def population(first_seen: pd.Series, cutoff: pd.Timestamp) -> pd.Index:
-    """People already known before the cutoff: first_seen is indexed by person_id."""
-    return pd.Index(first_seen[first_seen < pd.Timestamp(cutoff)].index, name="person_id")
+    """People known at the cutoff: first_seen is indexed by person_id."""
+    return pd.Index(first_seen[first_seen <= pd.Timestamp(cutoff)].index, name="person_id")
+
+
+class FeatureCache:
+    """Features per cutoff for everyone known at it, computed once: the classifiers, the
+    personas and scoring ask for the same few cutoffs."""
+
+    def __init__(self, facts: dict[str, pd.DataFrame], first_seen: pd.Series):
+        self.orders = facts["orders"]
+        self.email_events = facts.get("email_events")
+        self.web_events = facts.get("web_events")
+        self.first_seen = first_seen
+        self._by_cutoff: dict[pd.Timestamp, pd.DataFrame] = {}
+
+    @classmethod
+    def precomputed(cls, features: pd.DataFrame, orders: pd.DataFrame) -> FeatureCache:
+        """From a long frame (person_id, cutoff_at, features) such as `long_frame` wrote:
+        labels still need the orders."""
+        cache = cls({"orders": orders}, pd.Series(dtype="datetime64[us]"))
+        for cutoff, frame in features.groupby("cutoff_at"):
+            cache._by_cutoff[pd.Timestamp(cutoff)] = frame.set_index("person_id")[
+                FEATURE_COLUMNS
+            ].astype(float)
+        return cache
+
+    def long_frame(self, cutoffs) -> pd.DataFrame:
+        """Features at every cutoff in one frame, one row per person and cutoff."""
+        return pd.concat(
+            [
+                self.at(cutoff).reset_index().assign(cutoff_at=pd.Timestamp(cutoff))
+                for cutoff in cutoffs
+            ],
+            ignore_index=True,
+        )[["person_id", "cutoff_at", *FEATURE_COLUMNS]]
+
+    def at(self, cutoff) -> pd.DataFrame:
+        cutoff = pd.Timestamp(cutoff)
+        if cutoff not in self._by_cutoff:
+            if self.web_events is None:
+                raise KeyError(f"no features precomputed at {cutoff}")
+            people = population(self.first_seen, cutoff)
+            self._by_cutoff[cutoff] = build_features(
+                people.to_series(), self.orders, self.email_events, self.web_events, cutoff
+            )
+        return self._by_cutoff[cutoff]

@@ -1,10 +1,30 @@
-"""Product recommendations. The baseline every better recommender must beat: the bestsellers
-of the person's favourite category, leaving out what they already bought, topped up with
-overall bestsellers for people without a category (cold start)."""
+"""Product recommendations: item-item collaborative filtering, and the baseline it must beat,
+the bestsellers of the person's favourite category they don't own yet, topped up with overall
+bestsellers for people without a category (cold start)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy import sparse
+
+
+def _owned_matrix(people: pd.Index, products: pd.Index, owned: pd.DataFrame) -> sparse.csr_matrix:
+    rows = people.get_indexer(owned["person_id"])
+    cols = products.get_indexer(owned["product_id"])
+    ok = (rows >= 0) & (cols >= 0)
+    return sparse.csr_matrix(
+        (np.ones(int(ok.sum())), (rows[ok], cols[ok])), shape=(len(people), len(products))
+    )
+
+
+def _top_k(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and keys of each row's k largest keys, best first."""
+    k = min(k, keys.shape[1])
+    top = np.argpartition(-keys, kth=k - 1, axis=1)[:, :k]
+    top_keys = np.take_along_axis(keys, top, axis=1)
+    order = np.argsort(-top_keys, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_keys, order, axis=1)
 
 
 def popular_in_favourite_category(
@@ -15,36 +35,242 @@ def popular_in_favourite_category(
 ) -> pd.DataFrame:
     """people: person_id, favourite_category (may be null); products: product_id, category,
     units_sold; purchases: person_id, product_id (already owned). Returns person_id, rank,
-    product_id, score (share of the category's sales), strategy."""
-    ranked = products.assign(
-        score=products["units_sold"]
-        / products.groupby("category")["units_sold"].transform("sum").clip(lower=1)
-    ).sort_values(["category", "units_sold", "product_id"], ascending=[True, False, True])
-    shortlist = ranked.groupby("category").head(k + 20)
-    overall = ranked.sort_values(["units_sold", "product_id"], ascending=[False, True]).head(k + 20)
+    product_id, score (share of the category's sales, halved for overall bestsellers),
+    strategy."""
+    product_ids = pd.Index(products["product_id"])
+    units = products["units_sold"].to_numpy(float)
+    category_codes, categories = pd.factorize(products["category"])
+    category_units = np.bincount(category_codes, weights=units)[category_codes]
+    share = units / np.clip(category_units, 1, None)
+    # Bestseller order: units sold, then product id; the favourite category comes first.
+    order = np.lexsort((products["product_id"].to_numpy(), -units))
+    popularity = np.empty(len(products))
+    popularity[order] = 1.0 - np.arange(len(products)) / max(1, len(products))
+    person_ids = pd.Index(people["person_id"])
+    favourite = categories.get_indexer(people["favourite_category"])
+    owned = _owned_matrix(person_ids, product_ids, purchases)
+    out = []
+    for start in range(0, len(person_ids), CHUNK_PEOPLE):
+        rows = slice(start, start + CHUNK_PEOPLE)
+        in_favourite = category_codes[None, :] == favourite[rows, None]
+        keys = popularity[None, :] + 2.0 * in_favourite
+        keys[owned[rows].toarray() > 0] = -np.inf
+        top, top_keys = _top_k(keys, k)
+        picked_in_favourite = np.take_along_axis(in_favourite, top, axis=1).ravel()
+        out.append(
+            pd.DataFrame(
+                {
+                    "person_id": np.repeat(person_ids[rows].to_numpy(), top.shape[1]),
+                    "rank": np.tile(np.arange(1, top.shape[1] + 1), top.shape[0]),
+                    "product_id": product_ids.to_numpy()[top.ravel()],
+                    "score": share[top.ravel()] * np.where(picked_in_favourite, 1.0, 0.5),
+                    "strategy": np.where(
+                        picked_in_favourite,
+                        "favourite_category_bestsellers",
+                        "overall_bestsellers",
+                    ),
+                    "_finite": np.isfinite(top_keys.ravel()),
+                }
+            )
+        )
+    if not out:
+        return pd.DataFrame(columns=["person_id", "rank", "product_id", "score", "strategy"])
+    frame = pd.concat(out, ignore_index=True)
+    return frame[frame.pop("_finite")].reset_index(drop=True)
 
-    def pick(candidates: pd.DataFrame, strategy: str) -> pd.DataFrame:
-        owned = purchases[["person_id", "product_id"]].drop_duplicates().assign(_owned=True)
-        c = candidates.merge(owned, on=["person_id", "product_id"], how="left")
-        c = c[c["_owned"].isna()].drop(columns="_owned")
-        return c.assign(strategy=strategy)
 
-    with_category = people[people["favourite_category"].notna()][
-        ["person_id", "favourite_category"]
+# How much an interaction says about wanting a product: buying it, carting it, viewing it.
+INTERACTION_WEIGHTS = {"purchase": 3.0, "add_to_cart": 2.0, "product_view": 1.0}
+CHUNK_PEOPLE = 50_000
+
+
+def interactions(order_items: pd.DataFrame, web_events: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """Weighted person × product interactions strictly before `cutoff`.
+
+    order_items: person_id, product_id, ordered_at; web_events: person_id, event_type,
+    product_id, occurred_at."""
+    cutoff = pd.Timestamp(cutoff)
+    bought = order_items.loc[order_items["ordered_at"] < cutoff, ["person_id", "product_id"]]
+    web = web_events[
+        (web_events["occurred_at"] < cutoff)
+        & web_events["event_type"].isin(["product_view", "add_to_cart"])
+        & web_events["product_id"].notna()
     ]
-    by_category = pick(
-        with_category.merge(shortlist, left_on="favourite_category", right_on="category"),
-        "favourite_category_bestsellers",
+    frames = [
+        bought.assign(weight=INTERACTION_WEIGHTS["purchase"]),
+        web[["person_id", "product_id"]].assign(
+            weight=web["event_type"].map(INTERACTION_WEIGHTS).astype(float)
+        ),
+    ]
+    return (
+        pd.concat(frames, ignore_index=True)
+        .groupby(["person_id", "product_id"], as_index=False, sort=False)["weight"]
+        .sum()
     )
-    by_overall = pick(people[["person_id"]].merge(overall, how="cross"), "overall_bestsellers")
-    combined = pd.concat(
-        [by_category, by_overall.assign(score=by_overall["score"] * 0.5)], ignore_index=True
+
+
+def item_similarity(matrix: sparse.csr_matrix) -> np.ndarray:
+    """Cosine similarity between products' interaction columns, without self-similarity."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0))).ravel()
+    co = (matrix.T @ matrix).toarray()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        similarity = co / np.outer(norms, norms)
+    similarity = np.nan_to_num(similarity)
+    np.fill_diagonal(similarity, 0.0)
+    return similarity
+
+
+def item_item(
+    people: pd.Series,
+    interacted: pd.DataFrame,
+    owned: pd.DataFrame,
+    product_ids: pd.Index,
+    k: int = 3,
+) -> pd.DataFrame:
+    """Item-item collaborative filtering on co-purchases and co-views.
+
+    A person's score for a product is the similarity-weighted sum of what they interacted
+    with (log-damped weights); products they own are left out. Returns person_id, rank,
+    product_id, score for people with at least one candidate scoring above zero."""
+    people_codes = pd.Index(pd.unique(interacted["person_id"]))
+    rows = people_codes.get_indexer(interacted["person_id"])
+    cols = product_ids.get_indexer(interacted["product_id"])
+    keep = cols >= 0
+    shape = (len(people_codes), len(product_ids))
+    matrix = sparse.csr_matrix(
+        (np.log1p(interacted["weight"].to_numpy(float)[keep]), (rows[keep], cols[keep])),
+        shape=shape,
     )
-    combined = combined.drop_duplicates(["person_id", "product_id"], keep="first")
-    combined["priority"] = (combined["strategy"] != "favourite_category_bestsellers").astype(int)
-    combined = combined.sort_values(
-        ["person_id", "priority", "units_sold", "product_id"], ascending=[True, True, False, True]
+    similarity = item_similarity(matrix)
+    owned_matrix = _owned_matrix(people_codes, product_ids, owned)
+    wanted = people_codes.get_indexer(pd.unique(people))
+    wanted = wanted[wanted >= 0]
+    out = []
+    for start in range(0, len(wanted), CHUNK_PEOPLE):
+        chunk = wanted[start : start + CHUNK_PEOPLE]
+        scores = np.asarray(matrix[chunk] @ similarity)
+        scores[owned_matrix[chunk].toarray() > 0] = -np.inf
+        top, top_scores = _top_k(scores, k)
+        frame = pd.DataFrame(
+            {
+                "person_id": np.repeat(people_codes[chunk].to_numpy(), k),
+                "rank": np.tile(np.arange(1, k + 1), len(chunk)),
+                "product_id": product_ids.to_numpy()[top.ravel()],
+                "score": top_scores.ravel(),
+            }
+        )
+        out.append(frame[frame["score"] > 0])
+    if not out:
+        return pd.DataFrame(columns=["person_id", "rank", "product_id", "score"])
+    return pd.concat(out, ignore_index=True)
+
+
+def favourite_categories(order_items: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """The category a person bought most units of before `cutoff`: the point-in-time twin of
+    int_favourite_categories_chosen, for evaluating at a past cutoff."""
+    past = order_items[order_items["ordered_at"] < pd.Timestamp(cutoff)]
+    units = past.groupby(["person_id", "category"], as_index=False)["quantity"].sum()
+    units = units.sort_values(["person_id", "quantity", "category"], ascending=[True, False, True])
+    return units.drop_duplicates("person_id")[["person_id", "category"]].rename(
+        columns={"category": "favourite_category"}
     )
+
+
+def units_sold(products: pd.DataFrame, order_items: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """products (product_id, category) with units sold before `cutoff`."""
+    past = order_items[order_items["ordered_at"] < pd.Timestamp(cutoff)]
+    sold = past.groupby("product_id")["quantity"].sum()
+    return products[["product_id", "category"]].assign(
+        units_sold=products["product_id"].map(sold).fillna(0).astype(int)
+    )
+
+
+def recommend(
+    people: pd.DataFrame,
+    products: pd.DataFrame,
+    order_items: pd.DataFrame,
+    web_events: pd.DataFrame,
+    cutoff,
+    k: int = 3,
+) -> dict[str, pd.DataFrame]:
+    """Both recommenders for `people` (person_id, favourite_category) from data before
+    `cutoff`: `popularity` alone, and `item_item` topped up from popularity where
+    collaborative filtering has fewer than k candidates (cold start)."""
+    owned = order_items.loc[
+        order_items["ordered_at"] < pd.Timestamp(cutoff), ["person_id", "product_id"]
+    ].drop_duplicates()
+    popularity = popular_in_favourite_category(people, products, owned, k=k)
+    cf = item_item(
+        people["person_id"],
+        interactions(order_items, web_events, cutoff),
+        owned,
+        pd.Index(products["product_id"]),
+        k=k,
+    ).assign(strategy="item_item")
+    cf["score"] = cf["score"] / max(float(cf["score"].max()), 1e-12) if len(cf) else cf["score"]
+    fill = popularity.assign(rank=popularity["rank"] + k)
+    combined = pd.concat([cf, fill], ignore_index=True).drop_duplicates(
+        ["person_id", "product_id"], keep="first"
+    )
+    combined = combined.sort_values(["person_id", "rank"], kind="stable")
     combined["rank"] = combined.groupby("person_id").cumcount() + 1
-    top = combined[combined["rank"] <= k]
-    return top[["person_id", "rank", "product_id", "score", "strategy"]].reset_index(drop=True)
+    combined = combined[combined["rank"] <= k].reset_index(drop=True)
+    return {"item_item": combined, "popularity": popularity}
+
+
+def holdout_truth(order_items: pd.DataFrame, cutoff, horizon_days: int) -> pd.DataFrame:
+    """What each person bought in [cutoff, cutoff + horizon) that they did not own before."""
+    cutoff = pd.Timestamp(cutoff)
+    before = order_items.loc[order_items["ordered_at"] < cutoff, ["person_id", "product_id"]]
+    after = order_items.loc[
+        (order_items["ordered_at"] >= cutoff)
+        & (order_items["ordered_at"] < cutoff + pd.Timedelta(days=horizon_days)),
+        ["person_id", "product_id"],
+    ].drop_duplicates()
+    known = after.merge(before.drop_duplicates().assign(_owned=True), how="left")
+    return known[known["_owned"].isna()].drop(columns="_owned").reset_index(drop=True)
+
+
+def evaluate(
+    recs: pd.DataFrame, truth: pd.DataFrame, catalogue_size: int, k: int = 3
+) -> dict[str, float]:
+    """precision@k and recall@k over people who bought something new, and the share of the
+    catalogue recommended to anyone."""
+    hits = truth.merge(recs[["person_id", "product_id"]], on=["person_id", "product_id"])
+    per_person = pd.DataFrame(
+        {
+            "relevant": truth.groupby("person_id").size(),
+            "hits": hits.groupby("person_id").size(),
+        }
+    ).fillna(0)
+    return {
+        f"precision_at_{k}": float((per_person["hits"] / k).mean()) if len(per_person) else 0.0,
+        f"recall_at_{k}": float((per_person["hits"] / per_person["relevant"]).mean())
+        if len(per_person)
+        else 0.0,
+        "catalogue_coverage": float(recs["product_id"].nunique() / max(1, catalogue_size)),
+        "people_evaluated": float(len(per_person)),
+    }
+
+
+def holdout_evaluation(
+    order_items: pd.DataFrame,
+    web_events: pd.DataFrame,
+    products: pd.DataFrame,
+    as_of,
+    horizon_days: int,
+    k: int = 3,
+) -> dict[str, dict[str, float]]:
+    """Both recommenders built from data before as_of - horizon, judged on what people bought
+    new in the horizon after it."""
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)
+    known = order_items.loc[order_items["ordered_at"] < cutoff, ["person_id"]]
+    browsed = web_events.loc[web_events["occurred_at"] < cutoff, ["person_id"]]
+    people = pd.DataFrame({"person_id": pd.unique(pd.concat([known, browsed])["person_id"])})
+    people = people.merge(favourite_categories(order_items, cutoff), how="left")
+    truth = holdout_truth(order_items, cutoff, horizon_days)
+    truth = truth[truth["person_id"].isin(people["person_id"])]
+    both = recommend(
+        people, units_sold(products, order_items, cutoff), order_items, web_events, cutoff, k=k
+    )
+    return {name: evaluate(recs, truth, len(products), k=k) for name, recs in both.items()}

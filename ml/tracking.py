@@ -9,6 +9,8 @@ import mlflow
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from ml import plots
+
 CHAMPION = "champion"
 
 
@@ -70,3 +72,36 @@ def promote_if_better(
 
 def load_champion(registered_name: str):
     return mlflow.sklearn.load_model(f"models:/{registered_name}@{CHAMPION}")
+
+
+def log_classifier_run(result, registered_name: str) -> dict:
+    """Log a classifiers.TrainingResult to the active run: parameters, holdout metrics for the
+    model and its baseline, calibration and importance plots, and the registered model; then
+    gate the champion alias. Returns what the run decided."""
+    mlflow.log_params(result.params)
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
+    mlflow.log_metrics({f"baseline_logreg_{k}": v for k, v in result.baseline_metrics.items()})
+    for figure_name, figure in (
+        (
+            "calibration.png",
+            plots.calibration(result.calibration, f"{registered_name} calibration"),
+        ),
+        ("feature_importance.png", plots.importance(result.importance, registered_name)),
+    ):
+        mlflow.log_figure(figure, figure_name)
+        plots.close(figure)
+    mlflow.log_table(result.calibration, "calibration.json")
+    mlflow.log_table(result.importance, "feature_importance.json")
+    info = log_sklearn_model(result.model, "model", result.example, registered_name)
+    version = str(info.registered_model_version)
+    promoted, decision = promote_if_better(
+        registered_name, version, "holdout_roc_auc", result.metrics["roc_auc"]
+    )
+    mlflow.set_tags({"champion_decision": decision, "promoted": str(promoted)})
+    return {"version": version, "promoted": promoted, "decision": decision}
+
+
+def load_champion_with_version(registered_name: str):
+    """The champion model and its registry version."""
+    version = MlflowClient().get_model_version_by_alias(registered_name, CHAMPION)
+    return load_champion(registered_name), str(version.version)

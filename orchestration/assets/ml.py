@@ -2,58 +2,132 @@
 
 import dagster as dg
 import mlflow
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from ml import propensity, recommend, tracking
-from orchestration.lib import warehouse
+from ml import classifiers, clv, personas, recommend, scoring, tracking
+from ml.features import FeatureCache
+from orchestration.lib import ml_outputs, warehouse
 from orchestration.resources import MlflowTracking
 
-PROPENSITY_MODEL = "purchase_propensity"
+FACTS = ["fct_orders", "fct_order_items", "fct_email_events", "fct_web_events", "identity_links"]
+CLV_HORIZON_DAYS = 365
+CLV_HOLDOUT_DAYS = 90
+RECS_HOLDOUT_DAYS = 30
 
 
-@dg.asset(
-    group_name="ml",
-    deps=[
-        "fct_orders",
-        "fct_email_events",
-        "fct_web_events",
-        "identity_links",
-        "stg_crm__customers",
-    ],
-    kinds={"sklearn", "mlflow"},
-)
-def purchase_propensity_model(
-    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
-) -> dg.MaterializeResult:
-    """Purchase-in-30-days classifier, evaluated on an unseen window and registered in MLflow."""
+def _features(conn) -> tuple:
+    orders = warehouse.read_orders(conn)
+    features = conn.execute("select * from ml.customer_features").df()
+    return warehouse.as_of(conn), orders, FeatureCache.precomputed(features, orders)
+
+
+@dg.asset(group_name="ml", deps=[*FACTS, "stg_crm__customers"], kinds={"pandas", "duckdb"})
+def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Point-in-time features per person at the as-of date and at each training cutoff."""
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
-        facts = warehouse.read_facts(conn)
-        first_seen = warehouse.first_seen(conn)
-    result = propensity.train(facts, first_seen, as_of)
-    experiment_id = mlflow_tracking.start(PROPENSITY_MODEL)
-    with mlflow.start_run(run_name=f"propensity as of {as_of:%Y-%m-%d}") as run:
-        mlflow.log_params({**result.params, "as_of": f"{as_of:%Y-%m-%d %H:%M}"})
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
-        mlflow.log_metrics({f"baseline_logreg_{k}": v for k, v in result.baseline_metrics.items()})
-        info = tracking.log_sklearn_model(result.model, "model", result.example, PROPENSITY_MODEL)
-        promoted, decision = tracking.promote_if_better(
-            PROPENSITY_MODEL,
-            str(info.registered_model_version),
-            "holdout_roc_auc",
-            result.metrics["roc_auc"],
-        )
-        mlflow.set_tags({"champion_decision": decision, "promoted": str(promoted)})
+        cache = FeatureCache(warehouse.read_facts(conn), warehouse.first_seen(conn))
+        frame = cache.long_frame(classifiers.cutoffs(as_of))
+        rows = warehouse.replace_table(conn, "ml", "customer_features", frame)
+    latest = frame[frame["cutoff_at"] == as_of]
     return dg.MaterializeResult(
         metadata={
-            "holdout_roc_auc": result.metrics["roc_auc"],
-            "holdout_pr_auc": result.metrics["pr_auc"],
-            "holdout_brier": result.metrics["brier"],
-            "holdout_top_decile_lift": result.metrics["top_decile_lift"],
-            "baseline_logreg_roc_auc": result.baseline_metrics["roc_auc"],
-            "holdout_rows": result.metrics["rows"],
-            "model_version": str(info.registered_model_version),
-            "champion_decision": decision,
+            "dagster/row_count": rows,
+            "people_at_as_of": len(latest),
+            "cutoffs": dg.MetadataValue.json(
+                frame["cutoff_at"]
+                .dt.strftime("%Y-%m-%d %H:%M")
+                .value_counts()
+                .sort_index()
+                .to_dict()
+            ),
+            "preview": dg.MetadataValue.md(warehouse.preview_markdown(latest)),
+        }
+    )
+
+
+def _classifier_asset(task: classifiers.Task, doc: str):
+    @dg.asset(
+        name=f"{task.name}_model",
+        group_name="ml",
+        deps=[customer_features],
+        kinds={"sklearn", "mlflow"},
+        description=doc,
+    )
+    def _model(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+        with duckdb.get_connection() as conn:
+            as_of, _, features = _features(conn)
+        result = classifiers.train(task, features, as_of)
+        experiment_id = mlflow_tracking.start(task.name)
+        with mlflow.start_run(run_name=f"{task.name} as of {as_of:%Y-%m-%d}") as run:
+            mlflow.log_param("as_of", f"{as_of:%Y-%m-%d %H:%M}")
+            decision = tracking.log_classifier_run(result, task.name)
+        return dg.MaterializeResult(
+            metadata={
+                **{f"holdout_{k}": v for k, v in result.metrics.items()},
+                "baseline_logreg_roc_auc": result.baseline_metrics["roc_auc"],
+                "baseline_logreg_pr_auc": result.baseline_metrics["pr_auc"],
+                "top_features": dg.MetadataValue.md(
+                    result.importance.head(5).to_markdown(index=False)
+                ),
+                "model_version": decision["version"],
+                "champion_decision": decision["decision"],
+                "mlflow_run_id": run.info.run_id,
+                "mlflow_run": dg.MetadataValue.url(
+                    mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+                ),
+            }
+        )
+
+    return _model
+
+
+purchase_propensity_model = _classifier_asset(
+    classifiers.PURCHASE,
+    "Purchase-in-30-days classifier, calibrated, judged on an unseen window, registered in MLflow.",
+)
+churn_risk_model = _classifier_asset(
+    classifiers.CHURN,
+    "Churn classifier (past buyer, no order in 90 days), calibrated and registered in MLflow.",
+)
+
+
+@dg.asset(group_name="ml", deps=FACTS, kinds={"scipy", "mlflow", "duckdb"})
+def clv_model_params(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """BG/NBD and Gamma-Gamma parameters fit by maximum likelihood, checked on a 90-day holdout."""
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        orders = warehouse.read_orders(conn)
+    holdout_cutoff = as_of - pd.Timedelta(days=CLV_HOLDOUT_DAYS)
+    earlier = clv.summarize(orders, holdout_cutoff)
+    holdout = clv.holdout_metrics(
+        clv.fit(earlier), earlier, orders, holdout_cutoff, CLV_HOLDOUT_DAYS
+    )
+    model = clv.fit(clv.summarize(orders, as_of))
+    experiment_id = mlflow_tracking.start("customer_lifetime_value")
+    with mlflow.start_run(run_name=f"clv as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params(
+            {
+                "as_of": f"{as_of:%Y-%m-%d %H:%M}",
+                "horizon_days": CLV_HORIZON_DAYS,
+                "holdout_days": CLV_HOLDOUT_DAYS,
+                "buyers": model.buyers,
+                "converged": model.converged,
+            }
+        )
+        mlflow.log_metrics({f"param_{k}": v for k, v in model.params().items()})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout.items()})
+    with duckdb.get_connection() as conn:
+        ml_outputs.record_clv_params(conn, model, as_of, run.info.run_id, CLV_HORIZON_DAYS)
+    return dg.MaterializeResult(
+        metadata={
+            **{k: round(v, 4) for k, v in model.params().items()},
+            "buyers": model.buyers,
+            "converged": model.converged,
+            **{f"holdout_{k}": v for k, v in holdout.items()},
             "mlflow_run_id": run.info.run_id,
             "mlflow_run": dg.MetadataValue.url(
                 mlflow_tracking.ui_url(experiment_id, run.info.run_id)
@@ -62,29 +136,65 @@ def purchase_propensity_model(
     )
 
 
-@dg.asset(group_name="ml", deps=[purchase_propensity_model], kinds={"duckdb", "mlflow"})
+@dg.asset(group_name="ml", deps=[customer_features], kinds={"sklearn", "duckdb"})
+def customer_personas(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """K-means personas over RFM and engagement, named by their centroids, with the silhouette."""
+    with duckdb.get_connection() as conn:
+        as_of, _, features = _features(conn)
+    found = personas.fit(features.at(as_of))
+    experiment_id = mlflow_tracking.start("personas")
+    with mlflow.start_run(run_name=f"personas as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params({"k": found.k, "features": ",".join(personas.PERSONA_FEATURES)})
+        mlflow.log_metrics({"silhouette": found.silhouette})
+        mlflow.log_metrics({f"silhouette_k{k}": v for k, v in found.silhouettes.items()})
+        mlflow.log_table(found.centroids.reset_index(names="persona"), "centroids.json")
+    frame = ml_outputs.persona_frame(found)
+    with duckdb.get_connection() as conn:
+        rows = warehouse.replace_table(conn, "ml", "customer_personas", frame)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "k": found.k,
+            "silhouette": found.silhouette,
+            "centroids": dg.MetadataValue.md(found.centroids.round(2).to_markdown()),
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ml",
+    deps=[purchase_propensity_model, churn_risk_model, clv_model_params, customer_personas],
+    kinds={"duckdb", "mlflow"},
+)
 def customer_scores(
     duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
-    """Purchase propensity for every person as of the as-of date, from the champion model."""
-    mlflow_tracking.start(PROPENSITY_MODEL)
-    version = mlflow.MlflowClient().get_model_version_by_alias(PROPENSITY_MODEL, tracking.CHAMPION)
-    model = tracking.load_champion(PROPENSITY_MODEL)
+    """Propensity, churn risk, expected purchases, probability alive, CLV and persona per person."""
+    champions = {}
+    for task in classifiers.TASKS:
+        mlflow_tracking.start(task.name)
+        champions[task.name] = tracking.load_champion_with_version(task.name)
     with duckdb.get_connection() as conn:
-        as_of = warehouse.as_of(conn)
-        scores = propensity.score(
-            model, warehouse.read_facts(conn), warehouse.first_seen(conn), as_of
-        )
-        scores = scores.assign(
-            scored_as_of=as_of, model_name=PROPENSITY_MODEL, model_version=str(version.version)
+        as_of, orders, features = _features(conn)
+        clv_params = ml_outputs.latest_clv_params(conn, as_of)
+        persona_names = conn.execute("select person_id, persona from ml.customer_personas").df()
+        scores = scoring.score_everyone(
+            features, orders, as_of, champions, clv_params, persona_names
         )
         rows = warehouse.replace_table(conn, "ml", "customer_scores", scores)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "as_of": f"{as_of:%Y-%m-%d %H:%M}",
-            "model_version": str(version.version),
-            "mean_propensity": float(scores["purchase_propensity"].mean()),
+            **{f"{name}_version": version for name, (_, version) in champions.items()},
+            "mean_purchase_propensity": float(scores["purchase_propensity"].mean()),
+            "mean_churn_probability": float(scores["churn_probability"].mean()),
+            "total_clv_eur": float(scores["clv_eur"].sum()),
             "preview": dg.MetadataValue.md(
                 warehouse.preview_markdown(
                     scores.sort_values("purchase_propensity", ascending=False)
@@ -96,34 +206,43 @@ def customer_scores(
 
 @dg.asset(
     group_name="ml",
-    deps=["identity_links", "dim_products", "fct_order_items", "int_favourite_categories_chosen"],
-    kinds={"duckdb"},
+    deps=[*FACTS, "dim_products", "int_favourite_categories_chosen"],
+    kinds={"scipy", "duckdb", "mlflow"},
 )
-def customer_recommendations(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Top 3 products per person: bestsellers of their favourite category they don't own yet."""
+def customer_recommendations(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """Top 3 products per person by item-item collaborative filtering, bestsellers as fallback."""
     with duckdb.get_connection() as conn:
-        people = conn.execute(
-            """
-            select people.person_id, favourites.favourite_category
-            from (select distinct person_id from marts.identity_links) as people
-            left join intermediate.int_favourite_categories_chosen as favourites
-                on people.person_id = favourites.person_id
-            """
-        ).df()
+        as_of = warehouse.as_of(conn)
+        facts = warehouse.read_facts(conn, tables=("order_items", "web_events"))
+        people = ml_outputs.people_with_favourite_category(conn)
         products = conn.execute(
             "select product_id, category, units_sold from marts.dim_products"
         ).df()
-        owned = conn.execute(
-            "select distinct person_id, product_id from marts.fct_order_items"
-        ).df()
-        recs = recommend.popular_in_favourite_category(people, products, owned, k=3)
+    evaluation = recommend.holdout_evaluation(
+        facts["order_items"], facts["web_events"], products, as_of, RECS_HOLDOUT_DAYS
+    )
+    recs = recommend.recommend(people, products, facts["order_items"], facts["web_events"], as_of)[
+        "item_item"
+    ]
+    experiment_id = mlflow_tracking.start("recommendations")
+    with mlflow.start_run(run_name=f"recommendations as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params({"k": 3, "interaction_weights": str(recommend.INTERACTION_WEIGHTS)})
+        for strategy, metrics in evaluation.items():
+            mlflow.log_metrics({f"{strategy}_{k}": v for k, v in metrics.items()})
+    with duckdb.get_connection() as conn:
         rows = warehouse.replace_table(conn, "ml", "customer_recommendations", recs)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "people": int(recs["person_id"].nunique()),
+            "holdout": dg.MetadataValue.md(pd.DataFrame(evaluation).T.round(4).to_markdown()),
             "catalogue_coverage": float(recs["product_id"].nunique() / max(1, len(products))),
             "by_strategy": dg.MetadataValue.json(recs["strategy"].value_counts().to_dict()),
             "preview": dg.MetadataValue.md(warehouse.preview_markdown(recs)),
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+            ),
         }
     )

@@ -110,6 +110,14 @@ def _suites(as_of=None):
             e.ExpectColumnValuesToBeBetween(
                 column="purchase_propensity", min_value=0, max_value=1, severity=CRITICAL
             ),
+            e.ExpectColumnValuesToBeBetween(
+                column="churn_probability", min_value=0, max_value=1, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeBetween(
+                column="probability_alive", min_value=0, max_value=1, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeBetween(column="clv_eur", min_value=0, severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="persona", severity=WARNING),
         ],
     }
 

@@ -11,13 +11,11 @@ BASE = "segment_base"
 
 
 def create_base(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The attributes rules can use: the customer view and the scores. Returns column types."""
+    """The attributes rules can use: the customer view, scores included. Returns column types."""
     conn.execute(
         f"""
         create or replace temp view {BASE} as
-        select customers.*, scores.purchase_propensity
-        from marts.dim_customers as customers
-        left join ml.customer_scores as scores on customers.person_id = scores.person_id
+        select * from marts.dim_customers
         """
     )
     return {row[0]: row[1] for row in conn.execute(f"describe {BASE}").fetchall()}

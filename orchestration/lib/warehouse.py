@@ -15,17 +15,26 @@ def as_of(conn: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0])
 
 
-def read_facts(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+def read_orders(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return conn.execute(
+        "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
+    ).df()
+
+
+FACT_QUERIES = {
+    "email_events": "select person_id, event_type, occurred_at from marts.fct_email_events",
+    "web_events": "select person_id, event_type, session_id, product_id, occurred_at from marts.fct_web_events",
+    "order_items": "select person_id, product_id, category, quantity, ordered_at from marts.fct_order_items",
+}
+
+
+def read_facts(
+    conn: duckdb.DuckDBPyConnection, tables=("orders", *FACT_QUERIES)
+) -> dict[str, pd.DataFrame]:
+    """The facts the models learn from, as DataFrames keyed by name."""
     return {
-        "orders": conn.execute(
-            "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
-        ).df(),
-        "email_events": conn.execute(
-            "select person_id, event_type, occurred_at from marts.fct_email_events"
-        ).df(),
-        "web_events": conn.execute(
-            "select person_id, event_type, session_id, occurred_at from marts.fct_web_events"
-        ).df(),
+        name: read_orders(conn) if name == "orders" else conn.execute(FACT_QUERIES[name]).df()
+        for name in tables
     }
 
 

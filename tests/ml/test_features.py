@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from ml.features import FEATURE_COLUMNS, build_features, purchase_labels
+from ml.classifiers import CHURN, PURCHASE
+from ml.features import FEATURE_COLUMNS, FeatureCache, build_features
 
 CUTOFF = pd.Timestamp("2026-06-01")
 
@@ -80,7 +81,28 @@ def test_features_describe_recency_frequency_and_engagement():
     assert np.isfinite(f.to_numpy()).all()
 
 
-def test_label_is_a_purchase_within_the_horizon_after_the_cutoff():
+def test_labels_come_from_the_horizon_after_the_cutoff():
     orders, _, _ = _facts()
-    labels = purchase_labels(pd.Index(["a", "b", "c"]), orders, CUTOFF, 30)
-    assert labels.to_dict() == {"a": 0, "b": 0, "c": 1}
+    people = pd.Index(["a", "b", "c"])
+    assert PURCHASE.label(people, orders, CUTOFF, 30).to_dict() == {"a": 0, "b": 0, "c": 1}
+    assert CHURN.label(people, orders, CUTOFF, 90).to_dict() == {"a": 1, "b": 1, "c": 0}
+
+
+def test_churn_population_is_past_buyers_only():
+    orders, email, web = _facts()
+    f = build_features(pd.Series(["a", "b", "c"]), orders, email, web, CUTOFF)
+    assert f[CHURN.population(f)].index.tolist() == ["a", "b"]
+    assert f[PURCHASE.population(f)].index.tolist() == ["a", "b", "c"]
+
+
+def test_features_stored_in_the_warehouse_read_back_identically():
+    orders, email, web = _facts()
+    first_seen = pd.Series(
+        pd.to_datetime(["2026-01-10", "2026-03-01", "2026-05-30"]), index=["a", "b", "c"]
+    )
+    cache = FeatureCache({"orders": orders, "email_events": email, "web_events": web}, first_seen)
+    cutoffs = [CUTOFF - pd.Timedelta(days=30), CUTOFF]
+    stored = FeatureCache.precomputed(cache.long_frame(cutoffs), orders)
+    for cutoff in cutoffs:
+        pd.testing.assert_frame_equal(stored.at(cutoff), cache.at(cutoff), check_names=False)
+    assert stored.at(cutoffs[0]).index.tolist() == ["a", "b"]  # c was not known yet

@@ -1,5 +1,7 @@
 import pandas as pd
+import pytest
 
+from ml import recommend
 from ml.recommend import popular_in_favourite_category
 
 PRODUCTS = pd.DataFrame(
@@ -26,3 +28,82 @@ def test_people_without_a_category_get_overall_bestsellers():
     )
     assert recs["product_id"].tolist() == ["h1", "h2", "s1"]
     assert set(recs["strategy"]) == {"overall_bestsellers"}
+
+
+def _order_items(rows):
+    return pd.DataFrame(
+        [
+            {
+                "person_id": person,
+                "product_id": product,
+                "category": PRODUCTS.set_index("product_id").loc[product, "category"],
+                "quantity": 1,
+                "ordered_at": pd.Timestamp(day),
+            }
+            for person, product, day in rows
+        ]
+    )
+
+
+NO_WEB = pd.DataFrame(
+    {"person_id": [], "event_type": [], "product_id": [], "occurred_at": pd.to_datetime([])}
+)
+
+
+def test_item_item_recommends_what_people_with_the_same_taste_bought():
+    # Buyers of s4 (a slow seller) also buy h2; ann bought s4 and should be shown h2 first,
+    # where popularity would show her s1.
+    rows = [(f"u{i}", p, "2026-01-05") for i in range(5) for p in ("s4", "h2")]
+    rows += [(f"v{i}", p, "2026-01-05") for i in range(20) for p in ("s1", "h1")]
+    rows += [("ann", "s4", "2026-01-06")]
+    items = _order_items(rows)
+    people = pd.DataFrame({"person_id": ["ann"], "favourite_category": ["shoes"]})
+    both = recommend.recommend(people, PRODUCTS, items, NO_WEB, "2026-02-01", k=3)
+    cf = both["item_item"]
+    assert cf["product_id"].iloc[0] == "h2"
+    assert cf["strategy"].iloc[0] == "item_item"
+    assert "s4" not in set(cf["product_id"])  # already owned
+    assert both["popularity"]["product_id"].iloc[0] == "s1"
+
+
+def test_views_and_cart_adds_count_as_taste_too():
+    rows = [(f"u{i}", p, "2026-01-05") for i in range(5) for p in ("s3", "h2")]
+    web = pd.DataFrame(
+        {
+            "person_id": ["bob", "bob"],
+            "event_type": ["product_view", "add_to_cart"],
+            "product_id": ["s3", "s3"],
+            "occurred_at": pd.to_datetime(["2026-01-07", "2026-01-07"]),
+        }
+    )
+    people = pd.DataFrame({"person_id": ["bob"], "favourite_category": [None]})
+    cf = recommend.recommend(people, PRODUCTS, _order_items(rows), web, "2026-02-01")["item_item"]
+    assert cf["product_id"].iloc[0] == "h2"
+
+
+def test_cold_start_people_get_bestsellers_of_their_favourite_category():
+    rows = [(f"u{i}", p, "2026-01-05") for i in range(5) for p in ("s1", "h2")]
+    people = pd.DataFrame({"person_id": ["new"], "favourite_category": ["home"]})
+    cf = recommend.recommend(people, PRODUCTS, _order_items(rows), NO_WEB, "2026-02-01")[
+        "item_item"
+    ]
+    assert cf["product_id"].tolist() == ["h1", "h2", "s1"]
+    assert set(cf["strategy"]) == {"favourite_category_bestsellers", "overall_bestsellers"}
+
+
+def test_holdout_scores_collaborative_filtering_against_the_popularity_baseline():
+    """Planted taste: s4 buyers go on to buy h2. Item-item sees it; popularity cannot."""
+    rows = []
+    for i in range(30):
+        rows += [(f"old{i}", "s4", "2026-01-01"), (f"old{i}", "h2", "2026-01-02")]
+        rows += [(f"new{i}", "s4", "2026-02-01"), (f"new{i}", "h2", "2026-03-10")]
+    for i in range(60):
+        rows += [(f"pop{i}", "s1", "2026-01-03"), (f"pop{i}", "h1", "2026-01-03")]
+    result = recommend.holdout_evaluation(
+        _order_items(rows), NO_WEB, PRODUCTS, pd.Timestamp("2026-03-31"), horizon_days=30
+    )
+    assert result["item_item"]["recall_at_3"] == 1.0
+    assert result["popularity"]["recall_at_3"] < 0.5
+    assert result["item_item"]["precision_at_3"] == pytest.approx(1 / 3)
+    assert result["item_item"]["people_evaluated"] == 30
+    assert 0 < result["popularity"]["catalogue_coverage"] <= 1

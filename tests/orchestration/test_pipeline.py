@@ -197,15 +197,21 @@ def test_each_email_carries_the_customers_own_name_and_products(pipeline, wareho
     assert (pipeline["root"] / "exports" / "weekly-picks").glob("*/previews/index.html")
 
 
-def test_the_propensity_model_is_tracked_and_registered_in_mlflow(pipeline):
+@pytest.mark.parametrize("model", ["purchase_propensity", "churn_risk"])
+def test_each_classifier_is_tracked_and_registered_in_mlflow(pipeline, model):
     mlflow.set_tracking_uri(f"sqlite:///{pipeline['root'] / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["purchase_propensity"])
+    runs = mlflow.search_runs(experiment_names=[model])
     assert len(runs) == 1
     run = runs.iloc[0]
-    assert 0.5 < run["metrics.holdout_roc_auc"] <= 1.0
-    assert run["params.horizon_days"] == "30"
-    champion = mlflow.MlflowClient().get_model_version_by_alias("purchase_propensity", "champion")
-    model_info = mlflow.models.get_model_info(f"models:/purchase_propensity/{champion.version}")
+    for metric in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
+        assert run[f"metrics.holdout_{metric}"] >= 0, metric
+        assert f"metrics.baseline_logreg_{metric}" in run
+    assert run["params.calibration"].startswith("sigmoid")
+    assert run["tags.champion_decision"].startswith("no champion yet")
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
+    assert {"calibration.png", "feature_importance.png"} <= artifacts
+    champion = mlflow.MlflowClient().get_model_version_by_alias(model, "champion")
+    model_info = mlflow.models.get_model_info(f"models:/{model}/{champion.version}")
     assert model_info.signature is not None
     example = json.loads(
         Path(
@@ -213,6 +219,45 @@ def test_the_propensity_model_is_tracked_and_registered_in_mlflow(pipeline):
         ).read_text()
     )
     assert "person_id" not in json.dumps(example)
+
+
+def test_lifetime_value_recommendations_and_personas_are_logged(pipeline, warehouse):
+    mlflow.set_tracking_uri(f"sqlite:///{pipeline['root'] / 'mlflow.db'}")
+    clv_run = mlflow.search_runs(experiment_names=["customer_lifetime_value"]).iloc[0]
+    params = warehouse.execute("select * from ml.clv_model_params").df()
+    assert len(params) == 1 and params["mlflow_run_id"][0] == clv_run["run_id"]
+    assert params["bgnbd_r"][0] == pytest.approx(clv_run["metrics.param_bgnbd_r"])
+    recs = mlflow.search_runs(experiment_names=["recommendations"]).iloc[0]
+    for strategy in ("item_item", "popularity"):
+        for metric in ("precision_at_3", "recall_at_3", "catalogue_coverage"):
+            assert 0 <= recs[f"metrics.{strategy}_{metric}"] <= 1
+    personas = mlflow.search_runs(experiment_names=["personas"]).iloc[0]
+    assert -1 <= personas["metrics.silhouette"] <= 1
+
+
+def test_scores_describe_every_person_and_flow_into_segments(warehouse):
+    people = warehouse.execute(
+        """
+        select order_count > 0 as has_ordered, count(*) as people,
+            count(churn_probability) as churn, count(clv_365d_eur) as clv,
+            count(probability_alive) as alive, count(persona) as persona,
+            count(purchase_propensity) as propensity
+        from marts.dim_customers group by all order by has_ordered
+        """
+    ).df()
+    never, buyers = people.iloc[0], people.iloc[1]
+    assert buyers["churn"] == buyers["clv"] == buyers["alive"] == buyers["people"]
+    assert never["churn"] == never["clv"] == 0  # both models describe buyers
+    assert (people["persona"] == people["people"]).all()
+    assert (people["propensity"] == people["people"]).all()
+    churners, in_segment = warehouse.execute(
+        """
+        select
+            (select count(*) from marts.dim_customers where churn_probability > 0.8),
+            (select count(*) from marts.customer_segments where segment_name = 'high_churn_risk')
+        """
+    ).fetchone()
+    assert churners == in_segment > 0
 
 
 def test_excluded_recipients_are_recorded_with_their_reason(pipeline, warehouse):

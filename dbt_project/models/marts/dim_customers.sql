@@ -262,7 +262,13 @@ joined as (
         behaviours.is_first_purchase_anniversary,
         behaviours.lifecycle_stage,
         scores.purchase_propensity,
-        scores.model_version as propensity_model_version
+        scores.purchase_propensity_model_version as propensity_model_version,
+        scores.churn_probability,
+        scores.churn_risk_model_version as churn_model_version,
+        scores.expected_purchases as expected_purchases_365d,
+        scores.probability_alive,
+        cast(round(scores.clv_eur, 2) as decimal(18, 2)) as clv_365d_eur,
+        scores.persona
     from people
     left join crm_profile on people.person_id = crm_profile.person_id
     left join order_emails on people.person_id = order_emails.person_id

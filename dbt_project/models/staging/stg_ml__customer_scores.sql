@@ -13,9 +13,17 @@ source as (
         select
             cast(null as varchar) as person_id,
             cast(null as double) as purchase_propensity,
-            cast(null as timestamp) as scored_as_of,
-            cast(null as varchar) as model_name,
-            cast(null as varchar) as model_version
+            cast(null as varchar) as purchase_propensity_model_version,
+            cast(null as double) as churn_probability,
+            cast(null as varchar) as churn_risk_model_version,
+            cast(null as double) as expected_purchases,
+            cast(null as double) as probability_alive,
+            cast(null as double) as expected_order_value_eur,
+            cast(null as double) as clv_eur,
+            cast(null as integer) as clv_horizon_days,
+            cast(null as varchar) as clv_model_run_id,
+            cast(null as varchar) as persona,
+            cast(null as timestamp) as scored_as_of
         where 1 = 0
     {% endif %}
 
@@ -26,9 +34,17 @@ final as (
     select
         person_id,
         cast(purchase_propensity as double) as purchase_propensity,
-        cast(scored_as_of as timestamp) as scored_as_of,
-        model_name,
-        cast(model_version as varchar) as model_version
+        cast(purchase_propensity_model_version as varchar) as purchase_propensity_model_version,
+        cast(churn_probability as double) as churn_probability,
+        cast(churn_risk_model_version as varchar) as churn_risk_model_version,
+        cast(expected_purchases as double) as expected_purchases,
+        cast(probability_alive as double) as probability_alive,
+        cast(expected_order_value_eur as double) as expected_order_value_eur,
+        cast(clv_eur as double) as clv_eur,
+        cast(clv_horizon_days as integer) as clv_horizon_days,
+        cast(clv_model_run_id as varchar) as clv_model_run_id,
+        persona,
+        cast(scored_as_of as timestamp) as scored_as_of
     from source
 
 )

@@ -1,0 +1,111 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import classifiers
+from ml.features import FEATURE_COLUMNS, FeatureCache
+
+
+def _synthetic(n=900, seed=0):
+    """Active people order every ~20 days, dormant ones stopped, a third never ordered: the
+    models must tell them apart."""
+    rng = np.random.default_rng(seed)
+    as_of = pd.Timestamp("2026-10-01")
+    rows = []
+    for i in range(n):
+        if i % 3 == 2:
+            continue
+        active = i % 3 == 0
+        last = as_of - pd.Timedelta(days=260 if not active else 0)
+        t = as_of - pd.Timedelta(days=500) + pd.Timedelta(days=float(rng.uniform(0, 30)))
+        while t < last:
+            rows.append((f"p{i}", t, float(rng.gamma(5, 10))))
+            t += pd.Timedelta(days=float(rng.exponential(20 if active else 60)))
+    orders = pd.DataFrame(rows, columns=["person_id", "ordered_at", "total_amount_eur"])
+    empty = pd.DataFrame(
+        {
+            "person_id": [],
+            "event_type": [],
+            "occurred_at": pd.to_datetime([]),
+            "session_id": [],
+        }
+    )
+    first_seen = pd.concat(
+        [
+            orders.groupby("person_id")["ordered_at"].min(),
+            pd.Series(as_of - pd.Timedelta(days=400), index=[f"p{i}" for i in range(2, n, 3)]),
+        ]
+    )
+    facts = {"orders": orders, "email_events": empty, "web_events": empty}
+    return FeatureCache(facts, first_seen), as_of
+
+
+@pytest.fixture(scope="module")
+def trained():
+    features, as_of = _synthetic()
+    return (
+        features,
+        as_of,
+        {t.name: classifiers.train(t, features, as_of) for t in classifiers.TASKS},
+    )
+
+
+def test_models_are_judged_on_a_window_they_never_saw(trained):
+    _, as_of, results = trained
+    purchase = results["purchase_propensity"]
+    assert purchase.eval_cutoff == as_of - pd.Timedelta(days=30)
+    assert purchase.train_cutoff == as_of - pd.Timedelta(days=60)
+    churn = results["churn_risk"]
+    assert churn.eval_cutoff == as_of - pd.Timedelta(days=90)
+    assert churn.train_cutoff == as_of - pd.Timedelta(days=180)
+
+
+def test_buyers_and_churners_are_ranked_first(trained):
+    _, _, results = trained
+    for result in results.values():
+        assert result.metrics["roc_auc"] > 0.8
+        assert result.metrics["top_decile_lift"] > 1.2
+        assert set(result.baseline_metrics) == set(result.metrics)
+
+
+def test_probabilities_are_calibrated_to_the_observed_rate(trained):
+    _, _, results = trained
+    for result in results.values():
+        assert abs(result.metrics["mean_score"] - result.metrics["base_rate"]) < 0.08
+        base = result.metrics["base_rate"]
+        assert result.metrics["brier"] < base * (1 - base)  # better than predicting the rate
+        curve = result.calibration
+        assert ((curve["observed_rate"] - curve["mean_predicted"]).abs() < 0.35).all()
+
+
+def test_importance_covers_every_feature_and_examples_hold_no_person(trained):
+    _, _, results = trained
+    for result in results.values():
+        assert sorted(result.importance["feature"]) == sorted(FEATURE_COLUMNS)
+        assert list(result.example.columns) == FEATURE_COLUMNS
+        assert "person_id" not in result.example.columns
+
+
+def test_churn_is_scored_for_past_buyers_and_propensity_for_everyone(trained):
+    features, as_of, results = trained
+    everyone = features.at(as_of)
+    for task in classifiers.TASKS:
+        scores = classifiers.score(task, results[task.name].model, features, as_of)
+        assert scores.between(0, 1).all()
+        expected = everyone[task.population(everyone)].index
+        assert sorted(scores.index) == sorted(expected)
+    assert len(
+        classifiers.score(classifiers.CHURN, results["churn_risk"].model, features, as_of)
+    ) < len(everyone)
+
+
+def test_too_little_history_names_the_window():
+    features, as_of = _synthetic(30)
+    with pytest.raises(ValueError, match="churn_risk: the training window after"):
+        classifiers.train(classifiers.CHURN, features, as_of + pd.Timedelta(days=400))
+
+
+def test_cutoffs_cover_training_evaluation_and_scoring():
+    as_of = pd.Timestamp("2026-10-01")
+    days = sorted((as_of - c).days for c in classifiers.cutoffs(as_of))
+    assert days == [0, 30, 60, 90, 180]
