@@ -7,6 +7,8 @@ CUSTOMERS ?= 5000
 SEED ?= 42
 # `CUSTOMERS=100000 make bench` sets the bench's scale; without it the bench runs 10k.
 BENCH_CUSTOMERS := $(if $(filter environment command line,$(origin CUSTOMERS)),$(CUSTOMERS),10000)
+# The ML-only bench draws facts in memory and scales further: ML_BENCH_CUSTOMERS=1000000.
+ML_BENCH_CUSTOMERS ?= $(BENCH_CUSTOMERS)
 
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export DO_NOT_TRACK := true
@@ -15,7 +17,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui mlflow bench lint manifest dagster-home clean
+.PHONY: install demo test ui mlflow bench bench-ml lint manifest dagster-home clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +53,11 @@ mlflow: install
 
 bench: manifest dagster-home
 	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED)
+	$(BIN)/python -m bench.ml --customers $(ML_BENCH_CUSTOMERS) --seed $(SEED)
+
+# Model training and scoring alone, on facts drawn in memory: `ML_BENCH_CUSTOMERS=1000000 make bench-ml`.
+bench-ml: install
+	$(BIN)/python -m bench.ml --customers $(ML_BENCH_CUSTOMERS) --seed $(SEED)
 
 lint: manifest
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,13 +1,15 @@
 """Point-in-time customer features and labels.
 
-`build_features` sees only what happened strictly before the cutoff, so the same function
-serves training (cutoff in the past, label from the window after it) and scoring (cutoff =
-as-of date). Inputs are the warehouse facts as DataFrames.
+Features at a cutoff see only what happened strictly before it, so the same query serves
+training (cutoff in the past, label from the window after it) and scoring (cutoff = as-of
+date). One SQL query computes them with DuckDB, either inside the warehouse (`compute`) or
+over DataFrames (`build_features`, `FeatureCache`): a million customers' 28 million web
+events take seconds, where pandas group-bys took minutes.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import duckdb
 import pandas as pd
 
 FEATURE_COLUMNS = [
@@ -31,9 +33,150 @@ FEATURE_COLUMNS = [
 ]
 NEVER_DAYS = 9_999.0
 
+# Relations the query reads: {name: SQL relation}. first_seen: person_id, first_seen_at;
+# orders: person_id, ordered_at, total_amount_eur; email_events: person_id, event_type,
+# occurred_at; web_events: person_id, event_type, session_id, occurred_at.
+RELATIONS = ("first_seen", "orders", "email_events", "web_events")
 
-def _days(cutoff: pd.Timestamp, moments: pd.Series) -> pd.Series:
-    return (cutoff - moments).dt.total_seconds() / 86_400
+FEATURES_SQL = """
+with
+
+cutoffs as (
+    select unnest($cutoffs::timestamp[]) as cutoff_at
+),
+
+population as (
+    select cutoffs.cutoff_at, people.person_id
+    from cutoffs
+    inner join {first_seen} as people on people.first_seen_at <= cutoffs.cutoff_at
+),
+
+order_stats as (
+    select
+        cutoffs.cutoff_at,
+        orders.person_id,
+        count(*) as order_count,
+        sum(orders.total_amount_eur) as revenue_eur,
+        epoch(cutoffs.cutoff_at - max(orders.ordered_at)) / 86400 as days_since_last_order,
+        epoch(cutoffs.cutoff_at - min(orders.ordered_at)) / 86400 as days_since_first_order,
+        count(*) filter (
+            where orders.ordered_at >= cutoffs.cutoff_at - interval 90 day
+        ) as orders_90d,
+        count(*) filter (
+            where orders.ordered_at >= cutoffs.cutoff_at - interval 365 day
+        ) as orders_365d
+    from cutoffs
+    inner join {orders} as orders on orders.ordered_at < cutoffs.cutoff_at
+    group by cutoffs.cutoff_at, orders.person_id
+),
+
+email_stats as (
+    select
+        cutoffs.cutoff_at,
+        email.person_id,
+        count(*) filter (
+            where email.event_type = 'sent'
+            and email.occurred_at >= cutoffs.cutoff_at - interval 90 day
+        ) as emails_sent_90d,
+        count(*) filter (
+            where email.event_type = 'open'
+            and email.occurred_at >= cutoffs.cutoff_at - interval 90 day
+        ) as emails_opened_90d,
+        count(*) filter (
+            where email.event_type = 'click'
+            and email.occurred_at >= cutoffs.cutoff_at - interval 90 day
+        ) as emails_clicked_90d,
+        epoch(
+            cutoffs.cutoff_at
+            - max(email.occurred_at) filter (where email.event_type in ('open', 'click'))
+        ) / 86400 as days_since_last_engagement
+    from cutoffs
+    inner join {email_events} as email on email.occurred_at < cutoffs.cutoff_at
+    group by cutoffs.cutoff_at, email.person_id
+),
+
+web_stats as (
+    select
+        cutoffs.cutoff_at,
+        web.person_id,
+        count(*) filter (
+            where web.event_type = 'product_view'
+            and web.occurred_at >= cutoffs.cutoff_at - interval 30 day
+        ) as product_views_30d,
+        count(*) filter (
+            where web.event_type = 'add_to_cart'
+            and web.occurred_at >= cutoffs.cutoff_at - interval 30 day
+        ) as cart_adds_30d,
+        count(distinct web.session_id) filter (
+            where web.occurred_at >= cutoffs.cutoff_at - interval 30 day
+        ) as sessions_30d,
+        epoch(cutoffs.cutoff_at - max(web.occurred_at)) / 86400 as days_since_last_visit
+    from cutoffs
+    inner join {web_events} as web on web.occurred_at < cutoffs.cutoff_at
+    group by cutoffs.cutoff_at, web.person_id
+),
+
+final as (
+    select
+        population.person_id,
+        population.cutoff_at,
+        cast(coalesce(o.order_count, 0) > 0 as double) as has_ordered,
+        coalesce(o.days_since_last_order, {never}) as days_since_last_order,
+        coalesce(o.days_since_first_order, {never}) as days_since_first_order,
+        cast(coalesce(o.order_count, 0) as double) as order_count,
+        cast(coalesce(o.orders_90d, 0) as double) as orders_90d,
+        cast(coalesce(o.orders_365d, 0) as double) as orders_365d,
+        cast(coalesce(o.revenue_eur, 0) as double) as revenue_eur,
+        cast(coalesce(o.revenue_eur / nullif(o.order_count, 0), 0) as double)
+            as avg_order_value_eur,
+        cast(coalesce(e.emails_sent_90d, 0) as double) as emails_sent_90d,
+        cast(coalesce(e.emails_opened_90d, 0) as double) as emails_opened_90d,
+        cast(coalesce(e.emails_clicked_90d, 0) as double) as emails_clicked_90d,
+        cast(coalesce(e.emails_opened_90d / nullif(e.emails_sent_90d, 0), 0) as double)
+            as open_rate_90d,
+        coalesce(e.days_since_last_engagement, {never}) as days_since_last_engagement,
+        cast(coalesce(w.product_views_30d, 0) as double) as product_views_30d,
+        cast(coalesce(w.cart_adds_30d, 0) as double) as cart_adds_30d,
+        cast(coalesce(w.sessions_30d, 0) as double) as sessions_30d,
+        coalesce(w.days_since_last_visit, {never}) as days_since_last_visit
+    from population
+    left join order_stats as o
+        on population.cutoff_at = o.cutoff_at and population.person_id = o.person_id
+    left join email_stats as e
+        on population.cutoff_at = e.cutoff_at and population.person_id = e.person_id
+    left join web_stats as w
+        on population.cutoff_at = w.cutoff_at and population.person_id = w.person_id
+)
+
+select * from final order by cutoff_at, person_id
+"""
+
+
+def compute(conn: duckdb.DuckDBPyConnection, relations: dict[str, str], cutoffs) -> pd.DataFrame:
+    """Features for everyone known at each cutoff: one row per person and cutoff, with
+    columns person_id, cutoff_at and FEATURE_COLUMNS. `relations` names the SQL relation
+    (a table or a parenthesized query) for each of RELATIONS."""
+    sql = FEATURES_SQL.format(never=NEVER_DAYS, **{name: relations[name] for name in RELATIONS})
+    frame = conn.execute(sql, {"cutoffs": [pd.Timestamp(c).to_pydatetime() for c in cutoffs]}).df()
+    frame[FEATURE_COLUMNS] = frame[FEATURE_COLUMNS].astype(float)
+    return frame[["person_id", "cutoff_at", *FEATURE_COLUMNS]]
+
+
+def compute_from_frames(
+    facts: dict[str, pd.DataFrame], first_seen: pd.Series, cutoffs
+) -> pd.DataFrame:
+    """`compute` over DataFrames; first_seen is indexed by person_id."""
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.register(
+            "first_seen",
+            pd.DataFrame({"person_id": first_seen.index, "first_seen_at": first_seen.to_numpy()}),
+        )
+        for name in RELATIONS[1:]:
+            conn.register(name, facts[name])
+        return compute(conn, {name: name for name in RELATIONS}, cutoffs)
+    finally:
+        conn.close()
 
 
 def build_features(
@@ -43,82 +186,12 @@ def build_features(
     web_events: pd.DataFrame,
     cutoff: pd.Timestamp,
 ) -> pd.DataFrame:
-    """One row per person in `people`, indexed by person_id, from data before `cutoff`.
-
-    orders: person_id, ordered_at, total_amount_eur
-    email_events: person_id, event_type, occurred_at
-    web_events: person_id, event_type, session_id, occurred_at
-    """
+    """One row per person in `people`, indexed by person_id, from data before `cutoff`."""
     cutoff = pd.Timestamp(cutoff)
-    index = pd.Index(pd.unique(people), name="person_id")
-    out = pd.DataFrame(index=index)
-
-    past_orders = orders[orders["ordered_at"] < cutoff]
-    by_person = past_orders.groupby("person_id")
-    out["order_count"] = by_person.size()
-    out["revenue_eur"] = by_person["total_amount_eur"].sum().astype(float)
-    out["days_since_last_order"] = _days(cutoff, by_person["ordered_at"].max())
-    out["days_since_first_order"] = _days(cutoff, by_person["ordered_at"].min())
-    for days in (90, 365):
-        recent = past_orders[past_orders["ordered_at"] >= cutoff - pd.Timedelta(days=days)]
-        out[f"orders_{days}d"] = recent.groupby("person_id").size()
-
-    past_email = email_events[
-        (email_events["occurred_at"] < cutoff)
-        & (email_events["occurred_at"] >= cutoff - pd.Timedelta(days=90))
-    ]
-    counts = past_email.groupby(["person_id", "event_type"]).size().unstack(fill_value=0)
-    for event, name in (
-        ("sent", "emails_sent_90d"),
-        ("open", "emails_opened_90d"),
-        ("click", "emails_clicked_90d"),
-    ):
-        out[name] = counts.get(event, 0)
-    engaged = email_events[
-        (email_events["occurred_at"] < cutoff) & email_events["event_type"].isin(["open", "click"])
-    ]
-    out["days_since_last_engagement"] = _days(
-        cutoff, engaged.groupby("person_id")["occurred_at"].max()
-    )
-
-    past_web = web_events[web_events["occurred_at"] < cutoff]
-    recent_web = past_web[past_web["occurred_at"] >= cutoff - pd.Timedelta(days=30)]
-    web_counts = recent_web.groupby(["person_id", "event_type"]).size().unstack(fill_value=0)
-    out["product_views_30d"] = web_counts.get("product_view", 0)
-    out["cart_adds_30d"] = web_counts.get("add_to_cart", 0)
-    out["sessions_30d"] = recent_web.groupby("person_id")["session_id"].nunique()
-    out["days_since_last_visit"] = _days(cutoff, past_web.groupby("person_id")["occurred_at"].max())
-
-    counts_columns = [
-        "order_count",
-        "orders_90d",
-        "orders_365d",
-        "revenue_eur",
-        "emails_sent_90d",
-        "emails_opened_90d",
-        "emails_clicked_90d",
-        "product_views_30d",
-        "cart_adds_30d",
-        "sessions_30d",
-    ]
-    out[counts_columns] = out[counts_columns].fillna(0)
-    days_columns = [
-        "days_since_last_order",
-        "days_since_first_order",
-        "days_since_last_engagement",
-        "days_since_last_visit",
-    ]
-    out[days_columns] = out[days_columns].fillna(NEVER_DAYS)
-    out["has_ordered"] = (out["order_count"] > 0).astype(float)
-    out["avg_order_value_eur"] = np.where(
-        out["order_count"] > 0, out["revenue_eur"] / out["order_count"].clip(lower=1), 0.0
-    )
-    out["open_rate_90d"] = np.where(
-        out["emails_sent_90d"] > 0,
-        out["emails_opened_90d"] / out["emails_sent_90d"].clip(lower=1),
-        0.0,
-    )
-    return out[FEATURE_COLUMNS].astype(float)
+    everyone = pd.Series(cutoff, index=pd.Index(pd.unique(people), name="person_id"))
+    facts = {"orders": orders, "email_events": email_events, "web_events": web_events}
+    frame = compute_from_frames(facts, everyone, [cutoff])
+    return frame.set_index("person_id").loc[everyone.index, FEATURE_COLUMNS]
 
 
 def orders_in_window(orders: pd.DataFrame, cutoff, horizon_days: int) -> pd.DataFrame:
@@ -130,50 +203,25 @@ def orders_in_window(orders: pd.DataFrame, cutoff, horizon_days: int) -> pd.Data
     ]
 
 
-def population(first_seen: pd.Series, cutoff: pd.Timestamp) -> pd.Index:
-    """People known at the cutoff: first_seen is indexed by person_id."""
-    return pd.Index(first_seen[first_seen <= pd.Timestamp(cutoff)].index, name="person_id")
-
-
 class FeatureCache:
-    """Features per cutoff for everyone known at it, computed once: the classifiers, the
-    personas and scoring ask for the same few cutoffs."""
+    """Features by cutoff, as `compute` returned them: the classifiers, the personas and
+    scoring ask for the same few cutoffs. Labels still need the orders."""
 
-    def __init__(self, facts: dict[str, pd.DataFrame], first_seen: pd.Series):
-        self.orders = facts["orders"]
-        self.email_events = facts.get("email_events")
-        self.web_events = facts.get("web_events")
-        self.first_seen = first_seen
-        self._by_cutoff: dict[pd.Timestamp, pd.DataFrame] = {}
+    def __init__(self, features: pd.DataFrame, orders: pd.DataFrame):
+        self.orders = orders
+        self._by_cutoff = {
+            pd.Timestamp(cutoff): frame.set_index("person_id")[FEATURE_COLUMNS]
+            for cutoff, frame in features.groupby("cutoff_at")
+        }
 
     @classmethod
-    def precomputed(cls, features: pd.DataFrame, orders: pd.DataFrame) -> FeatureCache:
-        """From a long frame (person_id, cutoff_at, features) such as `long_frame` wrote:
-        labels still need the orders."""
-        cache = cls({"orders": orders}, pd.Series(dtype="datetime64[us]"))
-        for cutoff, frame in features.groupby("cutoff_at"):
-            cache._by_cutoff[pd.Timestamp(cutoff)] = frame.set_index("person_id")[
-                FEATURE_COLUMNS
-            ].astype(float)
-        return cache
-
-    def long_frame(self, cutoffs) -> pd.DataFrame:
-        """Features at every cutoff in one frame, one row per person and cutoff."""
-        return pd.concat(
-            [
-                self.at(cutoff).reset_index().assign(cutoff_at=pd.Timestamp(cutoff))
-                for cutoff in cutoffs
-            ],
-            ignore_index=True,
-        )[["person_id", "cutoff_at", *FEATURE_COLUMNS]]
+    def from_facts(
+        cls, facts: dict[str, pd.DataFrame], first_seen: pd.Series, cutoffs
+    ) -> FeatureCache:
+        return cls(compute_from_frames(facts, first_seen, cutoffs), facts["orders"])
 
     def at(self, cutoff) -> pd.DataFrame:
         cutoff = pd.Timestamp(cutoff)
         if cutoff not in self._by_cutoff:
-            if self.web_events is None:
-                raise KeyError(f"no features precomputed at {cutoff}")
-            people = population(self.first_seen, cutoff)
-            self._by_cutoff[cutoff] = build_features(
-                people.to_series(), self.orders, self.email_events, self.web_events, cutoff
-            )
+            raise KeyError(f"no features computed at {cutoff}; have {sorted(self._by_cutoff)}")
         return self._by_cutoff[cutoff]

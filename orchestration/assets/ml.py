@@ -5,7 +5,7 @@ import mlflow
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from ml import classifiers, clv, personas, recommend, scoring, tracking
+from ml import classifiers, clv, features, personas, recommend, scoring, tracking
 from ml.features import FeatureCache
 from orchestration.lib import ml_outputs, warehouse
 from orchestration.resources import MlflowTracking
@@ -19,7 +19,7 @@ RECS_HOLDOUT_DAYS = 30
 def _features(conn) -> tuple:
     orders = warehouse.read_orders(conn)
     features = conn.execute("select * from ml.customer_features").df()
-    return warehouse.as_of(conn), orders, FeatureCache.precomputed(features, orders)
+    return warehouse.as_of(conn), orders, FeatureCache(features, orders)
 
 
 @dg.asset(group_name="ml", deps=[*FACTS, "stg_crm__customers"], kinds={"pandas", "duckdb"})
@@ -27,8 +27,7 @@ def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Point-in-time features per person at the as-of date and at each training cutoff."""
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
-        cache = FeatureCache(warehouse.read_facts(conn), warehouse.first_seen(conn))
-        frame = cache.long_frame(classifiers.cutoffs(as_of))
+        frame = features.compute(conn, warehouse.FEATURE_RELATIONS, classifiers.cutoffs(as_of))
         rows = warehouse.replace_table(conn, "ml", "customer_features", frame)
     latest = frame[frame["cutoff_at"] == as_of]
     return dg.MaterializeResult(

@@ -15,10 +15,11 @@ def as_of(conn: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0])
 
 
+ORDERS_SQL = "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
+
+
 def read_orders(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return conn.execute(
-        "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
-    ).df()
+    return conn.execute(ORDERS_SQL).df()
 
 
 FACT_QUERIES = {
@@ -38,10 +39,7 @@ def read_facts(
     }
 
 
-def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
-    """When each person first appeared in any source: the population at a cutoff."""
-    frame = conn.execute(
-        """
+FIRST_SEEN_SQL = """
         select person_id, min(seen_at) as first_seen_at from (
             select person_id, ordered_at as seen_at from marts.fct_orders
             union all select person_id, occurred_at from marts.fct_web_events
@@ -52,9 +50,19 @@ def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
             join staging.stg_crm__customers as crm
                 on links.source_table = 'crm_customers' and links.record_id = crm.customer_id
         ) group by person_id
-        """
-    ).df()
-    return frame.set_index("person_id")["first_seen_at"]
+"""
+# What the feature query reads, straight from the marts (see ml.features.RELATIONS).
+FEATURE_RELATIONS = {
+    "first_seen": f"({FIRST_SEEN_SQL})",
+    "orders": f"({ORDERS_SQL})",
+    "email_events": f"({FACT_QUERIES['email_events']})",
+    "web_events": f"({FACT_QUERIES['web_events']})",
+}
+
+
+def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
+    """When each person first appeared in any source: the population at a cutoff."""
+    return conn.execute(FIRST_SEEN_SQL).df().set_index("person_id")["first_seen_at"]
 
 
 def replace_table(

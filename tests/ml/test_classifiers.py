@@ -6,7 +6,7 @@ from ml import classifiers
 from ml.features import FEATURE_COLUMNS, FeatureCache
 
 
-def _synthetic(n=900, seed=0):
+def _synthetic(n=900, seed=0, shift_days=0):
     """Active people order every ~20 days, dormant ones stopped, a third never ordered: the
     models must tell them apart."""
     rng = np.random.default_rng(seed)
@@ -37,7 +37,8 @@ def _synthetic(n=900, seed=0):
         ]
     )
     facts = {"orders": orders, "email_events": empty, "web_events": empty}
-    return FeatureCache(facts, first_seen), as_of
+    as_of += pd.Timedelta(days=shift_days)
+    return FeatureCache.from_facts(facts, first_seen, classifiers.cutoffs(as_of)), as_of
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +101,9 @@ def test_churn_is_scored_for_past_buyers_and_propensity_for_everyone(trained):
 
 
 def test_too_little_history_names_the_window():
-    features, as_of = _synthetic(30)
+    features, as_of = _synthetic(30, shift_days=400)
     with pytest.raises(ValueError, match="churn_risk: the training window after"):
-        classifiers.train(classifiers.CHURN, features, as_of + pd.Timedelta(days=400))
+        classifiers.train(classifiers.CHURN, features, as_of)
 
 
 def test_cutoffs_cover_training_evaluation_and_scoring():
