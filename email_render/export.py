@@ -149,13 +149,16 @@ def assemble_upload(out_dir: Path) -> tuple[Path, Path, int]:
 
 
 def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]]) -> Path:
-    """previews: (variant, segment, upload record). One HTML page each, and an index."""
+    """previews: (variant, segment, upload record). One HTML page each, an index, and
+    samples.json naming the person each page was rendered for, so an erasure can find it."""
     folder = out_dir / "previews"
     folder.mkdir(parents=True, exist_ok=True)
     rows = io.StringIO()
+    samples = {}
     for variant, segment, record in previews:
         name = f"{variant}__{segment}".replace("/", "_").replace(" ", "_") + ".html"
         (folder / name).write_text(record["html"], encoding="utf-8")
+        samples[name] = record["person_id"]
         rows.write(
             f"<tr><td>{html_lib.escape(variant)}</td><td>{html_lib.escape(segment)}</td>"
             f"<td>{html_lib.escape(record['subject'])}</td>"
@@ -168,4 +171,5 @@ def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str,
         f"<tr><th>variant</th><th>segment</th><th>subject</th><th></th></tr>{rows.getvalue()}</table>",
         encoding="utf-8",
     )
+    (folder / "samples.json").write_text(json.dumps(samples, indent=1), encoding="utf-8")
     return index

@@ -77,6 +77,44 @@ def _evaluate_identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace) -> int:
+    """Right to erasure. Prints counts only: the terminal log is no place for the address."""
+    import duckdb
+
+    from orchestration.lib import privacy
+
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        report = privacy.forget(conn, args.email, settings.exports_dir())
+    print(report.summary())
+    for table, rows in sorted(report.rows_removed.items()):
+        print(f"  {table:<40} {rows:>8,} rows removed")
+    if not report.people_erased:
+        print("  nobody in the warehouse had this email; its hash is suppressed all the same")
+    return 0
+
+
+def _access(args: argparse.Namespace) -> int:
+    """Right of access: everything held on one person as one JSON document."""
+    import json
+    import os
+
+    import duckdb
+
+    from orchestration.lib import privacy
+
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        document = privacy.access(conn, args.email)
+    text = json.dumps(document, indent=2, default=str)
+    if args.out:
+        descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(f"wrote {args.out} ({len(document['person_ids'])} person(s))")
+    else:
+        print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings.disable_telemetry()
     parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
@@ -95,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate-identity",
         help="pairwise precision and recall of identity resolution against ground truth",
     ).set_defaults(func=_evaluate_identity)
+    forget = sub.add_parser(
+        "forget", help="erase a person everywhere, keeping only a salted hash to suppress them"
+    )
+    forget.add_argument("--email", required=True)
+    forget.set_defaults(func=_forget)
+    access = sub.add_parser("access", help="write everything held on a person as one JSON document")
+    access.add_argument("--email", required=True)
+    access.add_argument("--out", help="file to write (readable by its owner only); default: stdout")
+    access.set_defaults(func=_access)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -7,10 +7,17 @@ from dagster_duckdb import DuckDBResource
 from orchestration import checks
 from orchestration.assets import email, ml, raw, segments
 from orchestration.assets.dbt import dbt_models, dbt_project
-from orchestration.jobs import daily_pipeline, daily_pipeline_schedule, load_landing_files
+from orchestration.jobs import (
+    daily_pipeline,
+    daily_pipeline_schedule,
+    erasure_requests,
+    event_retention,
+    event_retention_schedule,
+    load_landing_files,
+)
 from orchestration.lib import settings
 from orchestration.resources import MlflowTracking
-from orchestration.sensors import new_landing_files
+from orchestration.sensors import erasure_request_files, new_landing_files
 
 
 def build_definitions() -> dg.Definitions:
@@ -18,9 +25,9 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw.raw_assets, dbt_models, *dg.load_assets_from_modules([ml, segments, email])],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
-        jobs=[daily_pipeline, load_landing_files],
-        schedules=[daily_pipeline_schedule],
-        sensors=[new_landing_files],
+        jobs=[daily_pipeline, load_landing_files, erasure_requests, event_retention],
+        schedules=[daily_pipeline_schedule, event_retention_schedule],
+        sensors=[new_landing_files, erasure_request_files],
         resources={
             "duckdb": DuckDBResource(database=str(settings.warehouse_path())),
             "dbt": DbtCliResource(

@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from orchestration.jobs import load_landing_files
+from orchestration.jobs import erasure_requests, load_landing_files
 from orchestration.lib import settings
 from orchestration.lib.loader import landing_fingerprints
 
@@ -35,3 +35,18 @@ def new_landing_files(context: dg.SensorEvaluationContext):
         asset_selection=[dg.AssetKey(["raw", table]) for table in sorted(changed)],
         tags={"mailpipe/new_files": str(sum(len(n) for n in changed.values()))},
     )
+
+
+@dg.sensor(
+    job=erasure_requests,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def erasure_request_files(context: dg.SensorEvaluationContext):
+    """Runs the erasure job when request files appear in the erasure folder."""
+    folder = settings.erasure_requests_dir()
+    files = sorted(p.name for p in folder.glob("*.txt")) if folder.exists() else []
+    if not files:
+        return dg.SkipReason("no erasure requests")
+    run_key = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=run_key, tags={"mailpipe/erasure_request_files": str(len(files))})

@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from datetime import datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -9,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from email_render.campaign import load_campaigns
 from email_render.delivery import SmtpSettings
 from email_render.render import TEMPLATES_DIR, Renderer
-from orchestration.lib import sends, settings, warehouse
+from orchestration.lib import privacy, sends, settings, warehouse
 from orchestration.lib.audience import SEND_AUDIENCE_SQL
 from orchestration.lib.segments import load_segments
 
@@ -19,9 +20,23 @@ def unsubscribe_url(campaign_id: str, person_id: str) -> str:
     return f"{settings.unsubscribe_base_url()}?p={person_id}&c={campaign_id}&t={token}"
 
 
+@dg.asset(group_name="email", deps=["dim_customers"], kinds={"duckdb"})
+def suppression_list(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Salted hashes of every email never to mail: unsubscribes, complaints, bounces, erasures."""
+    with duckdb.get_connection() as conn:
+        by_reason = privacy.refresh_suppression_list(conn, datetime.now())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(by_reason.values()),
+            "by_reason": dg.MetadataValue.json(by_reason),
+        }
+    )
+
+
 @dg.asset(
     group_name="email",
     deps=[
+        suppression_list,
         "dim_customers",
         "dim_products",
         "customer_scores",
@@ -34,7 +49,10 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Everyone who may be mailed today, with their recommendations and scores."""
     with duckdb.get_connection() as conn:
         conn.execute("create schema if not exists email")
-        conn.execute(f"create or replace table email.send_audience as {SEND_AUDIENCE_SQL}")
+        privacy.ensure_tables(conn)
+        conn.execute(
+            f"create or replace table email.send_audience as {SEND_AUDIENCE_SQL}", [privacy.salt()]
+        )
         frame = conn.execute(
             "select person_id, email, first_name, favourite_category, purchase_propensity from email.send_audience limit 10"
         ).df()

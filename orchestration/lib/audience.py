@@ -1,7 +1,10 @@
 """Who may be mailed: the send audience every campaign draws its recipients from."""
 
+from orchestration.lib import privacy
+
 # Only marketable people enter the send audience: consent, no unsubscribe, complaint or hard
-# bounce, and a valid email. No campaign can widen it.
+# bounce, a valid email, and not on the suppression list (binds the privacy salt as its one
+# parameter). No campaign can widen it.
 SEND_AUDIENCE_SQL = """
     with as_of as (
         select as_of_at from marts.pipeline_as_of
@@ -40,4 +43,8 @@ SEND_AUDIENCE_SQL = """
     left join ml.customer_scores as s on c.person_id = s.person_id
     left join carts on c.person_id = carts.person_id
     where c.is_marketable
-"""
+        and not exists (
+            select 1 from privacy.suppression_list as suppressed
+            where suppressed.email_hash = {email_hash}
+        )
+""".format(email_hash=privacy.sql_hash("email", "c.email"))

@@ -1,7 +1,8 @@
 """Load landing files into the warehouse's `raw` schema, accounting for every row.
 
 For each landing file the loader records in `raw.load_audit` how many rows it received,
-loaded and quarantined (received = loaded + quarantined), and it keeps every rejected row in
+loaded, quarantined and dropped as belonging to an erased person (received = loaded +
+quarantined + erased), and it keeps every rejected row in
 `raw.quarantine` with its raw text, file, line and reason. Loads are incremental by file: a
 file whose checksum was already loaded is skipped, so reloading changes nothing. Each file
 loads in one transaction: a crash leaves either all of it or none of it.
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from orchestration.lib import privacy
 from orchestration.lib.landing import EMAIL_PATTERN, LANDING_TABLES, LandingTable
 
 RAW_SCHEMA = "raw"
@@ -51,6 +53,7 @@ class FileLoad:
     rows_received: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_erased: int = 0
     status: str = "loaded"
     error: str | None = None
     unexpected_columns: list[str] = field(default_factory=list)
@@ -91,6 +94,10 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
             loaded_at timestamp not null
         )
         """
+    )
+    # Rows of people who asked to be erased: neither loaded nor quarantined, only counted.
+    conn.execute(
+        f"alter table {RAW_SCHEMA}.load_audit add column if not exists rows_erased bigint default 0"
     )
     conn.execute(
         f"""
@@ -177,7 +184,7 @@ def _sha256(path: Path) -> str:
 
 def _record_audit(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
     conn.execute(
-        f"insert into {RAW_SCHEMA}.load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {RAW_SCHEMA}.load_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             table.name,
             f.file,
@@ -190,6 +197,7 @@ def _record_audit(conn, table: LandingTable, path: Path, f: FileLoad, now: datet
             f.error,
             ",".join(f.unexpected_columns) or None,
             now,
+            f.rows_erased,
         ],
     )
 
@@ -205,11 +213,15 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
         )
         valid, invalid = _validate(chunk, table, now)
         rejected.append(invalid)
+        valid, erased = privacy.split_erased(conn, table.name, valid)
+        f.rows_erased += erased
         valid, duplicates = _split_duplicates(conn, table, valid)
         rejected.append(duplicates)
         _insert_rows(conn, table, valid, f.file, now)
         f.rows_loaded += len(valid)
         for frame in rejected:
+            frame, erased = privacy.drop_erased_rejects(conn, frame)
+            f.rows_erased += erased
             _quarantine(conn, table, frame, f, now)
 
 

@@ -36,7 +36,7 @@ from email_render.export import (
     write_previews,
 )
 from email_render.render import Renderer
-from orchestration.lib import segment_store
+from orchestration.lib import privacy, segment_store
 from orchestration.lib.segments import Segment, compile_condition
 
 BATCH_SIZE = 1_000
@@ -119,6 +119,7 @@ GUARD_REASONS = """
         when c.is_unsubscribed then 'unsubscribed'
         when c.has_complained then 'complained'
         when c.has_hard_bounced then 'hard_bounced'
+        when suppressed.email_hash is not null then 'suppressed'
         when not c.is_email_valid then 'invalid_email'
         when coalesce(f.sends_today, 0) >= ? then 'frequency_cap_day'
         when coalesce(f.sends_this_week, 0) >= ? then 'frequency_cap_week'
@@ -136,6 +137,7 @@ def plan(
 ) -> bool:
     """Store today's plan and exclusions for the campaign, unless they exist. True if new."""
     ensure_tables(conn)
+    privacy.ensure_tables(conn)
     exists = conn.execute(
         "select count(*) from email.send_plan where campaign_id = ? and send_date = ?",
         [campaign.campaign_id, send_date],
@@ -187,9 +189,11 @@ def plan(
         from audience as a
         join marts.dim_customers as c on a.person_id = c.person_id
         left join frequency as f on a.person_id = f.person_id
+        left join privacy.suppression_list as suppressed
+            on suppressed.email_hash = {privacy.sql_hash("email", "c.email")}
         order by a.person_id
         """,
-        [send_date, caps.per_day, caps.per_week],
+        [send_date, caps.per_day, caps.per_week, privacy.salt()],
     ).df()
     excluded = guarded[guarded["reason"].notna()]
     eligible = guarded[guarded["reason"].isna()].copy()

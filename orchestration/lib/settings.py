@@ -117,3 +117,12 @@ def segments_dir() -> Path:
 def sender_domain() -> str:
     """The domain of Message-IDs and the unsubscribe mailbox: the sender's."""
     return sender_address().rsplit("@", 1)[-1].rstrip(">").strip() or "localhost"
+
+
+def erasure_requests_dir() -> Path:
+    """Drop a .txt file with one email per line here to have those people erased."""
+    return _path("MAILPIPE_ERASURE_REQUESTS_DIR", data_dir() / "privacy" / "erasure_requests")
+
+
+def retention_days() -> int:
+    return int(os.environ.get("MAILPIPE_RETENTION_DAYS", "730"))

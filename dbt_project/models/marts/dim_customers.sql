@@ -1,7 +1,7 @@
 {#- Survivorship: each CRM attribute is the most recent non-null value among the person's CRM
     records (latest signup first); the email falls back from CRM to orders, to web identify
-    events, to the email service. Consent is the CRM's latest consent record, overruled by an
-    unsubscribe, a complaint or a hard bounce at the email service. -#}
+    events, to the email service. Consent is the newest statement in the person's consent
+    history (int_consent_states_derived); a hard bounce stops mail regardless. -#}
 
 with
 
@@ -50,6 +50,12 @@ behaviours as (
 rfm as (
 
     select * from {{ ref('customer_rfm') }}
+
+),
+
+consent as (
+
+    select * from {{ ref('int_consent_states_derived') }}
 
 ),
 
@@ -106,8 +112,6 @@ crm_profile as (
         {{ latest_non_null('country_code', 'signup_at') }} as country_code,
         {{ latest_non_null('birth_date', 'signup_at') }} as birth_date,
         {{ latest_non_null('loyalty_tier', 'signup_at') }} as loyalty_tier,
-        {{ latest_non_null('has_marketing_consent', 'consent_updated_at') }} as has_marketing_consent,
-        max(consent_updated_at) as consent_updated_at,
         min(signup_at) as signed_up_at
     from crm_records
     group by person_id
@@ -200,8 +204,6 @@ email_stats as (
         count(*) filter (where email_events.event_type = 'open') as emails_opened,
         count(*) filter (where email_events.event_type = 'click') as emails_clicked,
         max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click')) as last_engaged_at,
-        {{ any_true("email_events.event_type = 'unsubscribe'") }} as is_unsubscribed,
-        {{ any_true("email_events.event_type = 'complaint'") }} as has_complained,
         {{ any_true("email_events.event_type = 'bounce' and email_events.bounce_type = 'hard'") }} as has_hard_bounced
     from email_events
     cross join as_of
@@ -226,10 +228,11 @@ joined as (
         crm_profile.signed_up_at,
         coalesce(crm_profile.crm_records, 0) as crm_records,
         people.source_records,
-        coalesce(crm_profile.has_marketing_consent, false) as has_marketing_consent,
-        crm_profile.consent_updated_at,
-        coalesce(email_stats.is_unsubscribed, false) as is_unsubscribed,
-        coalesce(email_stats.has_complained, false) as has_complained,
+        coalesce(consent.has_marketing_consent, false) as has_marketing_consent,
+        consent.consent_updated_at,
+        consent.consent_source,
+        coalesce(consent.consent_event_type = 'unsubscribe', false) as is_unsubscribed,
+        coalesce(consent.consent_event_type = 'complaint', false) as has_complained,
         coalesce(email_stats.has_hard_bounced, false) as has_hard_bounced,
         coalesce(order_stats.order_count, 0) as order_count,
         coalesce(order_stats.total_revenue_eur, 0) as total_revenue_eur,
@@ -281,6 +284,7 @@ joined as (
     left join behaviours on people.person_id = behaviours.person_id
     left join rfm on people.person_id = rfm.person_id
     left join scores on people.person_id = scores.person_id
+    left join consent on people.person_id = consent.person_id
 
 ),
 
