@@ -1,6 +1,6 @@
-"""Files of an export: one .eml per message, batch part files, the assembled ESP upload (JSON
-lines and CSV) and HTML previews. Every file is written under a temporary name and renamed
-when complete, so a crash never leaves a half-written file that looks finished."""
+"""Files of an export: the .eml messages (one zip per batch), the ESP upload (JSON lines and CSV) and HTML
+previews. Messages and previews are written whole; the upload files grow batch by batch and
+are cleaned of uncommitted lines when an export resumes after a crash."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import html as html_lib
 import io
 import json
 import os
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
+
+import orjson
 
 from email_render.eml import build_message, message_id
 from email_render.render import Renderer
@@ -89,63 +92,106 @@ class Serialized(NamedTuple):
     csv_line: bytes
 
 
-def serialize(record: dict, eml: bytes) -> Serialized:
+def message_archive(out_dir: Path, batch_no: int) -> Path:
+    return out_dir / "eml" / f"batch-{batch_no:06d}.zip"
+
+
+def serialize(record: dict, eml: bytes, batch_no: int) -> Serialized:
     row = io.StringIO()
-    record_for_csv = {**record, "eml_file": f"eml/{record['person_id']}.eml"}
+    member = f"eml/batch-{batch_no:06d}.zip/{record['person_id']}.eml"
+    record_for_csv = {**record, "eml_file": member}
     csv.writer(row, lineterminator="\n").writerow([record_for_csv[c] for c in CSV_COLUMNS])
     return Serialized(
         record["person_id"],
         record["variant"],
         record["message_id"],
         eml,
-        (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"),
+        orjson.dumps(record) + b"\n",
         row.getvalue().encode("utf-8"),
     )
 
 
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
-def write_batch(out_dir: Path, batch_no: int, sends: list[Serialized]) -> Path:
-    """Write a batch's messages, then its part files; the renamed part marks the batch done.
+def write_messages(out_dir: Path, batch_no: int, sends: list[Serialized]) -> Path:
+    """A batch's messages as one zip archive, stored uncompressed, with a `<person_id>.eml`
+    entry per message (RFC 5322, as `build_message` made it). One file per batch rather than
+    per message: creating 50,000 small files cost more than rendering them. Written under a
+    temporary name and renamed, so a batch's archive is either whole or absent."""
+    path = message_archive(out_dir, batch_no)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as archive:
+        for send in sends:
+            info = zipfile.ZipInfo(f"{send.person_id}.eml", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16
+            archive.writestr(info, send.eml)
+    os.replace(partial, path)
+    return path
 
-    A crash mid-batch leaves its part missing, and the batch is rewritten whole on resume,
-    so the messages themselves need no rename of their own."""
-    eml_dir, parts = out_dir / "eml", out_dir / "parts"
-    eml_dir.mkdir(parents=True, exist_ok=True)
-    parts.mkdir(parents=True, exist_ok=True)
-    for send in sends:
-        _write_private(eml_dir / f"{send.person_id}.eml", send.eml)
-    write_atomic(parts / f"part-{batch_no:06d}.csv", b"".join(s.csv_line for s in sends))
-    part = parts / f"part-{batch_no:06d}.jsonl"
-    write_atomic(part, b"".join(s.json_line for s in sends))
-    return part
+
+def read_messages(out_dir: Path) -> Iterator[tuple[str, bytes]]:
+    """(person_id, message) for every exported message, batch by batch."""
+    for path in sorted((out_dir / "eml").glob("batch-*.zip")):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                yield name.removesuffix(".eml"), archive.read(name)
 
 
-def assemble_upload(out_dir: Path) -> tuple[Path, Path, int]:
-    """Concatenate the part files, in batch order, into sends.jsonl and sends.csv."""
-    jsonl, csv_path = out_dir / "sends.jsonl", out_dir / "sends.csv"
-    count = 0
-    parts = sorted((out_dir / "parts").glob("part-*.jsonl"))
-    with open(jsonl.with_name("sends.jsonl.partial"), "wb") as upload:
-        for part in parts:
-            data = part.read_bytes()
-            count += data.count(b"\n")
-            upload.write(data)
-    with open(csv_path.with_name("sends.csv.partial"), "wb") as table:
+class Upload:
+    """The ESP upload files, sends.jsonl and sends.csv, appended batch by batch in order.
+
+    Lines reach the files before their ledger rows are committed, so a crash in between
+    leaves lines of people the ledger does not have; `open` drops those first, and the batch
+    is exported again. Each line is written once, not copied from part files."""
+
+    def __init__(self, out_dir: Path):
+        self.jsonl = out_dir / "sends.jsonl"
+        self.csv = out_dir / "sends.csv"
+        self._files: list = []
+
+    def open(self, committed: set[str]) -> int:
+        """Keep only the lines of committed people; returns how many there are."""
+        kept = 0
+        if self.jsonl.exists():
+            lines = self.jsonl.read_bytes().splitlines(keepends=True)
+            good = [line for line in lines if orjson.loads(line)["person_id"] in committed]
+            if len(good) != len(lines):
+                write_atomic(self.jsonl, b"".join(good))
+            kept = len(good)
         header = io.StringIO()
         csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
-        table.write(header.getvalue().encode("utf-8"))
-        for part in parts:
-            table.write(part.with_suffix(".csv").read_bytes())
-    for path in (jsonl, csv_path):
-        partial = path.with_name(path.name + ".partial")
-        os.chmod(partial, 0o600)
-        os.replace(partial, path)
-    return jsonl, csv_path, count
+        if self.csv.exists():
+            rows = list(csv.reader(io.StringIO(self.csv.read_text(encoding="utf-8"))))[1:]
+            person = CSV_COLUMNS.index("person_id")
+            good_rows = [r for r in rows if r[person] in committed]
+            if len(good_rows) != len(rows):
+                out = io.StringIO()
+                csv.writer(out, lineterminator="\n").writerows(good_rows)
+                write_atomic(self.csv, (header.getvalue() + out.getvalue()).encode("utf-8"))
+        else:
+            write_atomic(self.csv, header.getvalue().encode("utf-8"))
+        if not self.jsonl.exists():
+            write_atomic(self.jsonl, b"")
+        self._files = [open(self.jsonl, "ab"), open(self.csv, "ab")]  # noqa: SIM115
+        return kept
+
+    def append(self, json_lines: bytes, csv_lines: bytes) -> None:
+        for fh, data in zip(self._files, (json_lines, csv_lines), strict=True):
+            fh.write(data)
+            fh.flush()
+
+    def close(self) -> None:
+        for fh in self._files:
+            fh.close()
+        self._files = []
 
 
 def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]]) -> Path:

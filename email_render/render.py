@@ -79,6 +79,21 @@ def with_utm(url: str | None, utm: dict | str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
+class DataSandbox(SandboxedEnvironment):
+    """The sandbox, with a fast path for the one kind of object our context holds: plain
+    dicts of customer data. `recipient.first_name` on a dict is an item lookup, which can
+    reach no attribute of any object, so it skips the sandbox's attribute checks; everything
+    else still goes through them. A third of the render time was those checks."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and type(attribute) is str:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 class Renderer:
     """Compiles a campaign's templates once and renders them per recipient and variant."""
 
@@ -90,11 +105,11 @@ class Renderer:
             "lstrip_blocks": True,
             "auto_reload": False,  # templates do not change during an export: no stat per lookup
         }
-        self._html_env = SandboxedEnvironment(
+        self._html_env = DataSandbox(
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
             **options,
         )
-        self._text_env = SandboxedEnvironment(autoescape=False, **options)
+        self._text_env = DataSandbox(autoescape=False, **options)
         self.campaign = campaign
         self._utm = urlencode(campaign.utm)
         self._tracked_urls: dict[str | None, str | None] = {}
@@ -104,6 +119,18 @@ class Renderer:
         self._preheaders = {
             v.name: self._text_env.from_string(v.preheader) for v in campaign.variants
         }
+        # Subjects and preheaders use a field or two ("{{ first_name or 'there' }}"), so the
+        # same few values recur: render each combination once.
+        self._line_fields = {
+            v.name: tuple(
+                sorted(
+                    meta.find_undeclared_variables(self._text_env.parse(v.subject))
+                    | meta.find_undeclared_variables(self._text_env.parse(v.preheader))
+                )
+            )
+            for v in campaign.variants
+        }
+        self._lines: dict[tuple, tuple[str, str]] = {}
 
     def validate(self, fields: set[str]) -> None:
         """Fail, naming the campaign file and the template or variant, if anything uses a name
@@ -151,6 +178,21 @@ class Renderer:
             tracked = self._tracked_urls[url] = with_utm(url, self._utm)
         return tracked
 
+    def _subject_lines(self, variant: str, context: dict) -> tuple[str, str]:
+        try:
+            key = (variant, *(context.get(f) for f in self._line_fields[variant]))
+            cached = self._lines.get(key)
+        except TypeError:  # a list or dict among the fields: not worth caching
+            key, cached = None, None
+        if cached is None:
+            cached = (
+                " ".join(self._subjects[variant].render(context).split()),
+                " ".join(self._preheaders[variant].render(context).split()),
+            )
+            if key is not None and len(self._lines) < 100_000:
+                self._lines[key] = cached
+        return cached
+
     def render(self, recipient: dict, variant: str | None = None) -> RenderedEmail:
         variant = variant or self.campaign.variants[0].name
         context = {
@@ -163,8 +205,7 @@ class Renderer:
                 {**p, "product_url": self._tracked(p.get("product_url"))}
                 for p in recipient.get(key) or []
             ]
-        subject = " ".join(self._subjects[variant].render(context).split())
-        preheader = " ".join(self._preheaders[variant].render(context).split())
+        subject, preheader = self._subject_lines(variant, context)
         context["preheader"] = preheader
         return RenderedEmail(
             subject, preheader, self._html.render(context), self._text.render(context)

@@ -43,7 +43,7 @@ def _where(args: argparse.Namespace) -> int:
                 "email.send_audience",
             ):
                 try:
-                    n = conn.execute(f"select count(*) from {table}").fetchone()[0]
+                    n = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
                 except duckdb.Error:
                     n = "missing"
                 print(f"    {table:<30} {n:>10}")

@@ -58,7 +58,7 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
         ).df()
         rows, people = conn.execute(
             "select count(*), (select count(*) from marts.dim_customers) from email.send_audience"
-        ).fetchone()
+        ).fetchall()[0]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,

@@ -32,7 +32,7 @@ def _raw_asset(table: LandingTable) -> dg.AssetsDefinition:
     def _load(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as conn:
             result = load_table(conn, table, settings.landing_dir())
-            total_rows = conn.execute(f"select count(*) from raw.{table.name}").fetchone()[0]
+            total_rows = conn.execute(f"select count(*) from raw.{table.name}").fetchall()[0][0]
             loaded_at = result.loaded_at
             files = len(result.files) - len(result.failed)
             found = anomalies.detect(conn, anomalies.profile_load(conn, table, loaded_at, files))

@@ -26,7 +26,7 @@ def customer_segments(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
         sizes = segment_store.materialize(conn, segments, as_of)
-        rows = conn.execute("select count(*) from marts.customer_segments").fetchone()[0]
+        rows = conn.execute("select count(*) from marts.customer_segments").fetchall()[0][0]
     small = sizes[sizes["members"] < sizes["min_size"]]
     for row in small.itertuples():
         context.log.warning(

@@ -62,7 +62,7 @@ def profile_load(conn, table: LandingTable, loaded_at: datetime, files: int) -> 
     cursor = conn.execute(
         f"select count(*), {nulls} from raw.{table.name} where _loaded_at = ?", [loaded_at]
     )
-    row = cursor.fetchone()
+    row = cursor.fetchall()[0]
     rates = {c.name: float(v or 0.0) for c, v in zip(table.columns, row[1:], strict=True)}
     profile = LoadProfile(table.name, loaded_at, files, int(row[0]), rates)
     conn.execute(

@@ -45,7 +45,7 @@ def identity_scores(conn: duckdb.DuckDBPyConnection, ground_truth_dir: Path) -> 
             (select coalesce(sum(n * (n - 1) / 2), 0) from correct)
         """,
         [truth],
-    ).fetchone()
+    ).fetchall()[0]
     records, predicted, actual, correct = (int(v) for v in row)
     return PairwiseScores(
         precision=correct / predicted if predicted else 1.0,

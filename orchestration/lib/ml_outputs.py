@@ -60,7 +60,8 @@ def latest_clv_params(
         order by fitted_as_of desc, fitted_at desc limit 1
         """,
         [as_of],
-    ).fetchone()
+    ).fetchall()
+    row = row[0] if row else None
     if row is None:
         raise LookupError(f"no CLV parameters fitted at or before {as_of}: run clv_model_params")
     model = clv.ClvModel(clv.BgNbd(*row[0:4]), clv.GammaGamma(*row[4:7]), row[7], row[8])

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -441,12 +442,19 @@ def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
     if not exports_dir.exists():
         return 0
     changed = 0
-    for eml in exports_dir.glob("*/*/eml/*.eml"):
-        if eml.stem in people:
-            eml.unlink()
+    for archive_path in exports_dir.glob("*/*/eml/*.zip"):
+        with zipfile.ZipFile(archive_path) as archive:
+            names = archive.namelist()
+            gone = [n for n in names if n.removesuffix(".eml") in people]
+            kept = {n: archive.read(n) for n in names if n not in gone} if gone else {}
+        if gone:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as rewritten:
+                for name, data in kept.items():
+                    rewritten.writestr(name, data)
+            _rewrite_private(archive_path, buffer.getvalue())
             changed += 1
-    # The batch part files too: a rerun reassembles the upload from them.
-    for upload in [*exports_dir.glob("*/*/sends.jsonl"), *exports_dir.glob("*/*/parts/*.jsonl")]:
+    for upload in exports_dir.glob("*/*/sends.jsonl"):
         lines = upload.read_bytes().splitlines(keepends=True)
         kept = [
             line
@@ -459,7 +467,7 @@ def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
         if len(kept) != len(lines):
             _rewrite_private(upload, b"".join(kept))
             changed += 1
-    for table in [*exports_dir.glob("*/*/sends.csv"), *exports_dir.glob("*/*/parts/*.csv")]:
+    for table in exports_dir.glob("*/*/sends.csv"):
         text = table.read_text(encoding="utf-8")
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:

@@ -69,7 +69,7 @@ def materialize(
         """,
         [as_of],
     )
-    people = conn.execute("select count(*) from marts.dim_customers").fetchone()[0]
+    people = conn.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
     sizes = pd.DataFrame(
         [
             {

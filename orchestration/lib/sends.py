@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -29,10 +30,11 @@ from email_render.assignment import HOLDOUT, assign
 from email_render.campaign import Campaign
 from email_render.delivery import SmtpSettings, deliver
 from email_render.export import (
-    assemble_upload,
+    Upload,
+    read_messages,
     render_send,
     serialize,
-    write_batch,
+    write_messages,
     write_previews,
 )
 from email_render.render import Renderer
@@ -141,7 +143,7 @@ def plan(
     exists = conn.execute(
         "select count(*) from email.send_plan where campaign_id = ? and send_date = ?",
         [campaign.campaign_id, send_date],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if exists:
         return False
     columns = segment_store.create_base(conn)
@@ -232,6 +234,15 @@ def _init_worker(campaign: Campaign) -> None:
     _worker_renderer = Renderer(campaign)
 
 
+@dataclass
+class RenderedBatch:
+    """A batch whose messages are on disk: its ledger rows and its upload lines."""
+
+    ledger: list[tuple[str, str, str]]
+    json_lines: bytes
+    csv_lines: bytes
+
+
 def render_and_write(
     renderer: Renderer,
     rows: list[dict],
@@ -240,17 +251,22 @@ def render_and_write(
     day: str,
     sender: str,
     domain: str,
-) -> list[tuple[str, str, str]]:
-    """Render a batch and write its files (messages, then the part files that mark it done).
-    Returns (person_id, variant, message_id) for the ledger."""
+) -> RenderedBatch:
+    """Render a batch and write its messages; the upload lines go back to the exporter,
+    which appends them in batch order."""
     sends_of_batch = [
-        serialize(*render_send(renderer, r, r["variant"], day, sender, domain)) for r in rows
+        serialize(*render_send(renderer, r, r["variant"], day, sender, domain), batch_no)
+        for r in rows
     ]
-    write_batch(out_dir, batch_no, sends_of_batch)
-    return [(s.person_id, s.variant, s.message_id) for s in sends_of_batch]
+    write_messages(out_dir, batch_no, sends_of_batch)
+    return RenderedBatch(
+        [(s.person_id, s.variant, s.message_id) for s in sends_of_batch],
+        b"".join(s.json_line for s in sends_of_batch),
+        b"".join(s.csv_line for s in sends_of_batch),
+    )
 
 
-def _render_batch(args) -> list[tuple[str, str, str]]:
+def _render_batch(args) -> RenderedBatch:
     return render_and_write(_worker_renderer, *args)
 
 
@@ -279,43 +295,47 @@ def export(
     result = ExportResult(campaign.campaign_id, day)
     out_dir.mkdir(parents=True, exist_ok=True)
     key = [campaign.campaign_id, send_date]
-    batches = [
-        r[0]
-        for r in conn.execute(
+
+    def batches_of_rows():
+        """(batch_no, rows) for every pending batch, streamed from one query on a cursor of
+        its own, so the ledger commits on `conn` can interleave."""
+        reader = conn.cursor()
+        reader.execute(
             """
-            select p.batch_no from email.send_plan as p
-            left join email.send_ledger as l using (campaign_id, send_date, person_id)
-            where p.campaign_id = ? and p.send_date = ? and p.batch_no is not null and l.person_id is null
-            group by p.batch_no order by p.batch_no
+            select p.batch_no as _batch_no, p.variant, a.* from email.send_plan as p
+            join email.send_audience as a on p.person_id = a.person_id
+            left join email.send_ledger as l
+                on l.campaign_id = p.campaign_id and l.send_date = p.send_date
+                and l.person_id = p.person_id
+            where p.campaign_id = ? and p.send_date = ? and p.batch_no is not null
+                and l.person_id is null
+            order by p.batch_no, p.person_id
             """,
             key,
-        ).fetchall()
-    ]
-
-    def rows_of(batch_no: int) -> list[dict]:
-        cursor = conn.execute(
-            """
-            select p.variant, a.* from email.send_plan as p
-            join email.send_audience as a on p.person_id = a.person_id
-            where p.campaign_id = ? and p.send_date = ? and p.batch_no = ?
-            order by p.person_id
-            """,
-            [*key, batch_no],
         )
-        names = [d[0] for d in cursor.description]
-        rows = []
-        for row in cursor.fetchall():
-            recipient = dict(zip(names, row, strict=True))
-            recipient["products"] = recipient["products"] or []
-            recipient["cart_items"] = recipient.get("cart_items") or []
-            recipient.update(recipient_extra(recipient))
-            rows.append(recipient)
-        return rows
+        names = [d[0] for d in reader.description]
+        current, rows = None, []
+        while chunk := reader.fetchmany(BATCH_SIZE):
+            for row in chunk:
+                recipient = dict(zip(names, row, strict=True))
+                batch_no = recipient.pop("_batch_no")
+                if batch_no != current and rows:
+                    yield current, rows
+                    rows = []
+                current = batch_no
+                recipient["products"] = recipient["products"] or []
+                recipient["cart_items"] = recipient.get("cart_items") or []
+                recipient.update(recipient_extra(recipient))
+                rows.append(recipient)
+        if rows:
+            yield current, rows
+        reader.close()
 
-    def commit(batch_no: int, written: list[tuple[str, str, str]]) -> None:
+    def commit(batch_no: int, batch: RenderedBatch) -> None:
+        upload.append(batch.json_lines, batch.csv_lines)
         if after_batch_written is not None:
             after_batch_written(batch_no)
-        ledger = pd.DataFrame(written, columns=["person_id", "variant", "message_id"])
+        ledger = pd.DataFrame(batch.ledger, columns=["person_id", "variant", "message_id"])
         conn.register("_sent", ledger)
         conn.execute(
             """
@@ -329,39 +349,64 @@ def export(
             [*key, *key],
         )
         conn.unregister("_sent")
-        result.exported_now += len(written)
+        result.exported_now += len(batch.ledger)
 
-    workers = render_workers() if workers is None else workers
-    if workers <= 1 or len(batches) <= 1:
-        for batch_no in batches:
-            commit(
-                batch_no,
-                render_and_write(
-                    renderer, rows_of(batch_no), batch_no, out_dir, day, sender, domain
-                ),
-            )
-    else:
-        # spawn, not fork: the orchestrator's process has threads. Workers render and write a
-        # batch's files; this process commits the ledger in batch order, after the files.
-        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (campaign,)) as pool:
-            in_flight: deque = deque()
-            pending = deque(batches)
-            while pending or in_flight:
-                while pending and len(in_flight) < workers + 1:
-                    batch_no = pending.popleft()
-                    job = (rows_of(batch_no), batch_no, out_dir, day, sender, domain)
-                    in_flight.append((batch_no, pool.apply_async(_render_batch, (job,))))
-                batch_no, rendered = in_flight.popleft()
-                commit(batch_no, rendered.get())
-    result.upload_jsonl, result.upload_csv, total = assemble_upload(out_dir)
-    result.already_exported = total - result.exported_now
+    committed = {
+        row[0]
+        for row in conn.execute(
+            "select person_id from email.send_ledger where campaign_id = ? and send_date = ?", key
+        ).fetchall()
+    }
+    upload = Upload(out_dir)
+    already = upload.open(committed)
+    try:
+        workers = render_workers() if workers is None else workers
+        pending = batches_of_rows()
+        first = next(pending, None)
+        second = next(pending, None)
+        if first is not None and (workers <= 1 or second is None):
+            for batch_no, rows in (b for b in (first, second) if b is not None):
+                commit(
+                    batch_no,
+                    render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain),
+                )
+            for batch_no, rows in pending:
+                commit(
+                    batch_no,
+                    render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain),
+                )
+        elif first is not None:
+            # spawn, not fork: the orchestrator's process has threads. Workers render and write a
+            # batch's files; this process commits the ledger in batch order, after the files.
+            queued = itertools.chain([first, second], pending)
+            with multiprocessing.get_context("spawn").Pool(
+                workers, _init_worker, (campaign,)
+            ) as pool:
+                in_flight: deque = deque()
+                exhausted = False
+                while not exhausted or in_flight:
+                    while not exhausted and len(in_flight) < 2 * workers + 1:
+                        batch = next(queued, None)
+                        if batch is None:
+                            exhausted = True
+                            break
+                        batch_no, rows = batch
+                        job = (rows, batch_no, out_dir, day, sender, domain)
+                        in_flight.append((batch_no, pool.apply_async(_render_batch, (job,))))
+                    if in_flight:
+                        batch_no, rendered = in_flight.popleft()
+                        commit(batch_no, rendered.get())
+    finally:
+        upload.close()
+    result.upload_jsonl, result.upload_csv = upload.jsonl, upload.csv
+    result.already_exported = already
     counts = conn.execute(
         """
         select count(*) filter (where variant <> 'holdout'), count(*) filter (where variant = 'holdout')
         from email.send_plan where campaign_id = ? and send_date = ?
         """,
         key,
-    ).fetchone()
+    ).fetchall()[0]
     result.planned, result.holdout = counts
     result.exclusions = dict(
         conn.execute(
@@ -429,9 +474,11 @@ def deliver_pending(
         """,
         [campaign_id, send_date],
     ).fetchall()
+    recipients = dict(pending)
     messages = (
-        (person, email, (out_dir / "eml" / f"{person}.eml").read_bytes())
-        for person, email in pending
+        (person, recipients[person], message)
+        for person, message in read_messages(out_dir)
+        if person in recipients
     )
     delivered = 0
     for person in deliver(smtp, sender, messages):

@@ -12,7 +12,7 @@ PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
 
 
 def as_of(conn: duckdb.DuckDBPyConnection) -> pd.Timestamp:
-    return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0])
+    return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchall()[0][0])
 
 
 ORDERS_SQL = "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
@@ -84,8 +84,8 @@ def previous_row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int | None
     row = conn.execute(
         "select row_count from quality.row_count_history where name = ? order by counted_at desc limit 1",
         [name],
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return row[0][0] if row else None
 
 
 def record_row_count(conn: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:

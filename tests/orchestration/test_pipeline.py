@@ -325,12 +325,16 @@ def test_killing_the_export_halfway_and_rerunning_neither_duplicates_nor_loses_a
     import subprocess
     import sys
 
+    from email_render.export import read_messages
+
     day = "2026-11-01"
     run = [sys.executable, "-c", CRASHING_EXPORT]
     killed = subprocess.run([*run, "2", day], env=os.environ, capture_output=True, text=True)
     assert killed.returncode == 137, killed.stderr[-2000:]
     out = settings.exports_dir() / "crash-test" / day
-    assert (out / "parts" / "part-000002.jsonl").exists() and not (out / "sends.jsonl").exists()
+    # Batch 2's messages and upload lines were written; its ledger rows were not.
+    assert (out / "eml" / "batch-000002.zip").exists()
+    assert len(pd.read_json(out / "sends.jsonl", lines=True)) == 120
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         assert (
             conn.execute(
@@ -355,7 +359,8 @@ def test_killing_the_export_halfway_and_rerunning_neither_duplicates_nor_loses_a
         ).fetchone()[0]
     assert len(planned) > 120
     assert upload["person_id"].is_unique and set(upload["person_id"]) == planned
-    assert ledger == len(planned) == len(list((out / "eml").glob("*.eml")))
+    messages = [person for person, _ in read_messages(out)]
+    assert ledger == len(planned) == len(messages) == len(set(messages))
     assert oct(os.stat(out / "sends.jsonl").st_mode & 0o777) == "0o600"
 
 

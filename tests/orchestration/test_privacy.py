@@ -2,6 +2,7 @@
 and hostile input in user files."""
 
 import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -99,14 +100,13 @@ def test_an_erased_person_is_scrubbed_from_every_export_file(tmp_path):
     run = tmp_path / "weekly-picks" / "2026-10-31"
     (run / "eml").mkdir(parents=True)
     (run / "previews").mkdir()
-    (run / "eml" / "p1.eml").write_text("To: ann@example.com")
-    (run / "eml" / "p2.eml").write_text("To: bob@example.com")
-    (run / "parts").mkdir()
-    for upload in (run / "sends.jsonl", run / "parts" / "part-000000.jsonl"):
-        upload.write_text(
-            '{"person_id": "p1", "recipient": "ann@example.com"}\n'
-            '{"person_id": "p2", "recipient": "bob@example.com"}\n'
-        )
+    with zipfile.ZipFile(run / "eml" / "batch-000000.zip", "w") as archive:
+        archive.writestr("p1.eml", "To: ann@example.com")
+        archive.writestr("p2.eml", "To: bob@example.com")
+    (run / "sends.jsonl").write_text(
+        '{"person_id": "p1", "recipient": "ann@example.com"}\n'
+        '{"person_id": "p2", "recipient": "bob@example.com"}\n'
+    )
     (run / "sends.csv").write_text(
         "campaign_id,person_id,recipient\nweekly,p1,ann@example.com\nweekly,p2,bob@example.com\n"
     )
@@ -118,8 +118,10 @@ def test_an_erased_person_is_scrubbed_from_every_export_file(tmp_path):
         "<tr><td>Bob</td><td><a href='a__vip.html'>preview</a></td></tr></table>"
     )
     changed = privacy.scrub_exports(tmp_path, {"p1"}, {"ann@example.com"})
-    assert changed == 5
-    remaining = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert changed == 4
+    with zipfile.ZipFile(run / "eml" / "batch-000000.zip") as archive:
+        assert archive.namelist() == ["p2.eml"]
+    remaining = "".join(p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
     assert "ann@example.com" not in remaining and "Ann" not in remaining
     assert "p1" not in remaining
     assert "bob@example.com" in (run / "sends.jsonl").read_text()
