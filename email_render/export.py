@@ -31,6 +31,7 @@ UPLOAD_COLUMNS = [
     "subject",
     "preheader",
     "message_id",
+    "send_at",
     "unsubscribe_url",
     "html",
     "text",
@@ -43,6 +44,15 @@ def write_atomic(path: Path, data: bytes) -> None:
     partial.write_bytes(data)
     os.chmod(partial, 0o600)  # exports hold personal data: readable by their owner only
     os.replace(partial, path)
+
+
+DEFAULT_SEND_HOUR = 9
+
+
+def _send_hour(recipient: dict) -> int:
+    """The ESP schedules each message at the person's preferred hour (UTC) on the send date."""
+    hour = recipient.get("preferred_send_hour")
+    return int(hour) if hour is not None else DEFAULT_SEND_HOUR
 
 
 def render_send(
@@ -61,6 +71,7 @@ def render_send(
         "subject": email.subject,
         "preheader": email.preheader,
         "message_id": msg_id,
+        "send_at": f"{send_date}T{_send_hour(recipient):02d}:00:00Z",
         "unsubscribe_url": recipient["unsubscribe_url"],
         "html": email.html,
         "text": email.text,

@@ -13,6 +13,8 @@ from orchestration.jobs import (
     erasure_requests,
     event_retention,
     event_retention_schedule,
+    hourly_events,
+    hourly_events_schedule,
     load_landing_files,
 )
 from orchestration.lib import settings
@@ -25,8 +27,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw.raw_assets, dbt_models, *dg.load_assets_from_modules([ml, segments, email])],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
-        jobs=[daily_pipeline, load_landing_files, erasure_requests, event_retention],
-        schedules=[daily_pipeline_schedule, event_retention_schedule],
+        jobs=[daily_pipeline, hourly_events, load_landing_files, erasure_requests, event_retention],
+        schedules=[daily_pipeline_schedule, hourly_events_schedule, event_retention_schedule],
         sensors=[new_landing_files, erasure_request_files],
         resources={
             "duckdb": DuckDBResource(database=str(settings.warehouse_path())),

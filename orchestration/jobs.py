@@ -17,6 +17,21 @@ load_landing_files = dg.define_asset_job(
     description="Load new landing files into the raw tables.",
 )
 
+hourly_events = dg.define_asset_job(
+    "hourly_events",
+    selection=dg.AssetSelection.assets(
+        "fct_orders", "fct_order_items", "fct_web_events", "fct_email_events"
+    ).upstream(),
+    description="Load new landing files and bring the incremental facts up to date.",
+)
+
+hourly_events_schedule = dg.ScheduleDefinition(
+    job=hourly_events,
+    cron_schedule="15 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
 daily_pipeline_schedule = dg.ScheduleDefinition(
     job=daily_pipeline,
     cron_schedule="0 5 * * *",

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from email_render.campaign import load_campaigns
 from email_render.delivery import SmtpSettings
 from email_render.render import TEMPLATES_DIR, Renderer
+from orchestration.lib import campaign_report as campaign_report_lib
 from orchestration.lib import privacy, sends, settings, warehouse
 from orchestration.lib.audience import SEND_AUDIENCE_SQL
 from orchestration.lib.segments import load_segments
@@ -139,3 +140,36 @@ def campaign_sends(
     for campaign_id, index in previews.items():
         metadata[f"previews_{campaign_id}"] = dg.MetadataValue.url(index.as_uri())
     return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name="email", deps=["campaign_metrics"], kinds={"html", "scipy"})
+def campaign_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """HTML report: rates by campaign, variant and segment, and each variant's lift over its holdout."""
+    with duckdb.get_connection() as conn:
+        metrics = conn.execute("select * from marts.campaign_metrics").df()
+    path = settings.exports_dir() / "reports" / "campaign_report.html"
+    built = campaign_report_lib.build(metrics, path)
+    pooled = built["analysis"]
+    pooled = pooled[pooled["campaign_id"] == "all campaigns"] if not pooled.empty else pooled
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.url(path.resolve().as_uri()),
+            "report_path": dg.MetadataValue.path(str(path)),
+            **built["headline"],
+            "lift_over_holdout": dg.MetadataValue.md(
+                pooled[
+                    [
+                        "variant",
+                        "rate",
+                        "holdout_rate",
+                        "difference",
+                        "difference_low",
+                        "difference_high",
+                        "p_value",
+                    ]
+                ].to_markdown(index=False)
+                if not pooled.empty
+                else "no campaign kept a holdout"
+            ),
+        }
+    )

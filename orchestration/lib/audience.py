@@ -35,7 +35,7 @@ SEND_AUDIENCE_SQL = """
     )
     select c.person_id, c.email, c.first_name, c.last_name, c.city, c.country_code,
         c.favourite_category, c.loyalty_tier, c.order_count, c.has_marketing_consent,
-        c.lifecycle_stage, c.rfm_segment, carts.cart_items,
+        c.lifecycle_stage, c.rfm_segment, carts.cart_items, c.preferred_send_hour,
         c.is_unsubscribed, c.has_complained, c.has_hard_bounced, c.is_email_valid,
         s.purchase_propensity, r.products
     from marts.dim_customers as c

@@ -198,6 +198,12 @@ class DemoParams:
     campaign_every_days: int = 14
     campaign_history_days: int = 364
     campaign_audience_share: float = 0.35
+    # Each past campaign keeps a holdout that is not mailed, and splits the rest A/B; B's
+    # subject draws more clicks, and a click leads to an order within days with this chance.
+    # The lift over the holdout that campaign measurement must find comes from these orders.
+    campaign_holdout_share: float = 0.1
+    variant_b_click_lift: float = 1.3
+    click_order_probability: float = 0.2
     dirt: dict = field(
         default_factory=lambda: {
             "crm_fuzzy_duplicate_person": 0.03,
@@ -247,6 +253,10 @@ def generate(landing_dir: Path, ground_truth_dir: Path, params: DemoParams) -> d
     persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
     email_events = _email_events(rng, params, persons, products, end)
     clicks = email_events[email_events["event_type"] == "click"]
+    orders, items = _orders_after_clicks(
+        rng, params, persons, products, orders, items, clicks, start, end
+    )
+    persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
     web_events = _web_events(rng, params, persons, orders, items, products, start, end, clicks)
 
     for source in ("crm", "web", "shop", "esp"):
@@ -442,6 +452,14 @@ def _purchases(rng, params: DemoParams, persons: pd.DataFrame, products: pd.Data
         }
     )
 
+    return orders, _items(rng, persons, products, orders)
+
+
+def _items(
+    rng, persons: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFrame
+) -> pd.DataFrame:
+    """Order lines whose prices add up to each order's total (orders: person_idx, amount_eur)."""
+    person_idx = orders["person_idx"].to_numpy()
     n_items = 1 + rng.binomial(3, 0.25, size=len(orders))
     line_order = np.repeat(np.arange(len(orders)), n_items)
     line_number = np.concatenate([np.arange(1, k + 1) for k in n_items]) if len(orders) else []
@@ -463,7 +481,33 @@ def _purchases(rng, params: DemoParams, persons: pd.DataFrame, products: pd.Data
             ),
         }
     )
-    return orders, items
+    return items
+
+
+def _orders_after_clicks(rng, params, persons, products, orders, items, clicks, start, end):
+    """Some clicks in a campaign email lead to an order within a few days."""
+    converts = clicks[rng.random(len(clicks)) < params.click_order_probability]
+    if converts.empty:
+        return orders, items
+    delay_h = rng.exponential(30, size=len(converts)) + 0.2
+    ordered_at = converts["occurred_at"].to_numpy() + pd.to_timedelta(delay_h, unit="h")
+    keep = ordered_at < end.to_datetime64()
+    person_idx = converts["person_idx"].to_numpy()[keep]
+    nu = persons["spend_rate_nu"].to_numpy()[person_idx]
+    extra = pd.DataFrame(
+        {
+            "order_id": [f"O{len(orders) + i + 1:08d}" for i in range(int(keep.sum()))],
+            "person_idx": person_idx,
+            "ordered_at": pd.to_datetime(ordered_at[keep]).floor("s"),
+            "amount_eur": np.round(rng.gamma(shape=params.gg_p, scale=1.0 / nu), 2),
+        }
+    )
+    extra_items = _items(rng, persons, products, extra)
+    extra_items["order_idx"] += len(orders)
+    return (
+        pd.concat([orders, extra], ignore_index=True),
+        pd.concat([items, extra_items], ignore_index=True),
+    )
 
 
 def _draw_products(rng, affinity_rows: np.ndarray, products: pd.DataFrame) -> np.ndarray:
@@ -672,14 +716,18 @@ def _email_events(rng, params: DemoParams, persons: pd.DataFrame, products, end)
         audience = eligible[rng.random(len(eligible)) < params.campaign_audience_share]
         m = len(audience)
         campaign_id = f"newsletter-{sent_at:%Y-%m-%d}"
+        holdout = rng.random(m) < params.campaign_holdout_share
+        mailed = ~holdout
+        variant = np.where(holdout, "holdout", np.where(rng.random(m) < 0.5, "a", "b"))
         seconds = rng.uniform(0, 600, size=m)
         sent = sent_at + pd.to_timedelta(seconds, unit="s")
-        bounced = rng.random(m) < 0.03
+        bounced = mailed & (rng.random(m) < 0.03)
         hard = bounced & (rng.random(m) < 0.35)
-        delivered = ~bounced
+        delivered = mailed & ~bounced
         e = engagement[audience]
+        click_lift = np.where(variant == "b", params.variant_b_click_lift, 1.0)
         opened = delivered & (rng.random(m) < 0.65 * e)
-        clicked = opened & (rng.random(m) < 0.15 + 0.35 * e)
+        clicked = opened & (rng.random(m) < (0.15 + 0.35 * e) * click_lift)
         unsub = delivered & (rng.random(m) < 0.006 * (1.3 - e))
         complaint = delivered & ~unsub & (rng.random(m) < 0.0006)
         delay_h = (preferred[audience] - sent_at.hour) % 24 + rng.normal(0, 0.6, size=m)
@@ -692,11 +740,20 @@ def _email_events(rng, params: DemoParams, persons: pd.DataFrame, products, end)
             + f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign_id}"
         ).to_numpy()
 
-        def frame(mask, event_type, at, audience=audience, campaign_id=campaign_id, **cols):
+        def frame(
+            mask,
+            event_type,
+            at,
+            audience=audience,
+            campaign_id=campaign_id,
+            variant=variant,
+            **cols,
+        ):
             f = pd.DataFrame(
                 {
                     "person_idx": audience[mask],
                     "campaign_id": campaign_id,
+                    "variant": variant[mask],
                     "event_type": event_type,
                     "occurred_at": np.asarray(at)[mask],
                 }
@@ -705,8 +762,8 @@ def _email_events(rng, params: DemoParams, persons: pd.DataFrame, products, end)
                 f[key] = np.asarray(value)[mask] if isinstance(value, np.ndarray) else value
             frames.append(f)
 
-        everyone = np.ones(m, dtype=bool)
-        frame(everyone, "sent", sent)
+        frame(holdout, "holdout", sent)
+        frame(mailed, "sent", sent)
         frame(delivered, "delivered", sent + pd.to_timedelta(rng.uniform(1, 60, size=m), unit="s"))
         frame(
             bounced,
@@ -1152,6 +1209,7 @@ def _write_esp(rng, params, ev: pd.DataFrame, persons, folder: Path, out: _Out) 
             "campaign_id": ev["campaign_id"],
             "email": email,
             "event_type": ev["event_type"],
+            "variant": ev["variant"],
             "occurred_at": _timestamps(rng, ev["occurred_at"], offset_share=0.0, naive_share=0.5),
             "bounce_type": ev["bounce_type"].fillna("") if "bounce_type" in ev else "",
             "link_url": ev["link_url"].fillna("") if "link_url" in ev else "",
@@ -1169,6 +1227,7 @@ def _write_esp(rng, params, ev: pd.DataFrame, persons, folder: Path, out: _Out) 
         "campaign_id",
         "email",
         "event_type",
+        "variant",
         "occurred_at",
         "bounce_type",
         "link_url",

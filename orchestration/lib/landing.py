@@ -65,7 +65,17 @@ WEB_EVENT_TYPES = (
     "login",
     "identify",
 )
-ESP_EVENT_TYPES = ("sent", "delivered", "open", "click", "bounce", "complaint", "unsubscribe")
+# "holdout": a campaign's control group member, not mailed (the ESP's control-group export).
+ESP_EVENT_TYPES = (
+    "sent",
+    "holdout",
+    "delivered",
+    "open",
+    "click",
+    "bounce",
+    "complaint",
+    "unsubscribe",
+)
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
 
 LANDING_TABLES: tuple[LandingTable, ...] = (
@@ -174,6 +184,7 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
             Column("campaign_id", required=True),
             Column("email", required=True, format="email", description="Recipient address."),
             Column("event_type", required=True, allowed=ESP_EVENT_TYPES),
+            Column("variant", description="A/B variant of the send, or holdout; empty when none."),
             Column("occurred_at", "timestamp", required=True),
             Column("bounce_type", allowed=("hard", "soft")),
             Column("link_url"),

@@ -53,6 +53,12 @@ rfm as (
 
 ),
 
+send_hours as (
+
+    select * from {{ ref('int_send_hours_chosen') }}
+
+),
+
 consent as (
 
     select * from {{ ref('int_consent_states_derived') }}
@@ -271,7 +277,9 @@ joined as (
         scores.expected_purchases as expected_purchases_365d,
         scores.probability_alive,
         cast(round(scores.clv_eur, 2) as decimal(18, 2)) as clv_365d_eur,
-        scores.persona
+        scores.persona,
+        send_hours.preferred_send_hour,
+        send_hours.send_hour_source
     from people
     left join crm_profile on people.person_id = crm_profile.person_id
     left join order_emails on people.person_id = order_emails.person_id
@@ -285,6 +293,7 @@ joined as (
     left join rfm on people.person_id = rfm.person_id
     left join scores on people.person_id = scores.person_id
     left join consent on people.person_id = consent.person_id
+    left join send_hours on people.person_id = send_hours.person_id
 
 ),
 

@@ -37,6 +37,7 @@ final as (
         email_events.email,
         email_events.campaign_id,
         email_events.event_type,
+        email_events.variant,
         email_events.occurred_at,
         email_events.bounce_type,
         email_events.link_url,

@@ -14,6 +14,7 @@ final as (
         {{ normalize_email('email') }} as email,
         {{ is_valid_email('email') }} as is_email_valid,
         event_type,
+        nullif(trim(variant), '') as variant,
         occurred_at,
         bounce_type,
         nullif(trim(link_url), '') as link_url,

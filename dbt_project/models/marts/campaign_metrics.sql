@@ -1,0 +1,166 @@
+{#- Who was in each arm of a campaign comes from the email service's export: a sent event
+    for a mailed variant, a holdout event for the control group. Conversion is any order
+    within 7 days of assignment, counted alike for mailed people and the holdout, so the
+    arms compare fairly; attributed orders and revenue are last-click (int_orders_attributed).
+    The segment is the person's lifecycle stage at the as-of date. -#}
+
+with
+
+email_events as (
+
+    select * from {{ ref('fct_email_events') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+attributed_orders as (
+
+    select * from {{ ref('int_orders_attributed') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+assignments as (
+
+    select
+        campaign_id,
+        person_id,
+        coalesce(any_value(variant), 'all') as variant,
+        min(occurred_at) as assigned_at
+    from email_events
+    where event_type in ('sent', 'holdout')
+    group by campaign_id, person_id
+
+),
+
+responses as (
+
+    select
+        assignments.campaign_id,
+        assignments.person_id,
+        coalesce(bool_or(email_events.event_type = 'delivered'), false) as was_delivered,
+        coalesce(bool_or(email_events.event_type = 'open'), false) as has_opened,
+        coalesce(bool_or(email_events.event_type = 'click'), false) as has_clicked,
+        coalesce(bool_or(email_events.event_type = 'unsubscribe'), false) as has_unsubscribed
+    from assignments
+    left join email_events
+        on
+            assignments.campaign_id = email_events.campaign_id
+            and assignments.person_id = email_events.person_id
+    group by assignments.campaign_id, assignments.person_id
+
+),
+
+conversions as (
+
+    select
+        assignments.campaign_id,
+        assignments.person_id,
+        count(orders.order_id) > 0 as has_converted_7d,
+        coalesce(sum(orders.total_amount_eur), 0) as revenue_7d_eur
+    from assignments
+    left join orders
+        on
+            assignments.person_id = orders.person_id
+            and assignments.assigned_at <= orders.ordered_at
+            and assignments.assigned_at + interval 7 day > orders.ordered_at
+    group by assignments.campaign_id, assignments.person_id
+
+),
+
+attribution as (
+
+    select
+        attributed_campaign_id as campaign_id,
+        person_id,
+        count(*) as attributed_orders,
+        sum(total_amount_eur) as attributed_revenue_eur
+    from attributed_orders
+    where is_attributed
+    group by attributed_campaign_id, person_id
+
+),
+
+per_person as (
+
+    select
+        assignments.campaign_id,
+        assignments.variant,
+        coalesce(customers.lifecycle_stage, 'unknown') as lifecycle_stage,
+        responses.was_delivered,
+        responses.has_opened,
+        responses.has_clicked,
+        responses.has_unsubscribed,
+        conversions.has_converted_7d,
+        conversions.revenue_7d_eur,
+        coalesce(attribution.attributed_orders, 0) as attributed_orders,
+        coalesce(attribution.attributed_revenue_eur, 0) as attributed_revenue_eur
+    from assignments
+    inner join responses
+        on assignments.campaign_id = responses.campaign_id and assignments.person_id = responses.person_id
+    inner join conversions
+        on assignments.campaign_id = conversions.campaign_id and assignments.person_id = conversions.person_id
+    left join attribution
+        on assignments.campaign_id = attribution.campaign_id and assignments.person_id = attribution.person_id
+    left join customers on assignments.person_id = customers.person_id
+
+),
+
+counted as (
+
+    select
+        campaign_id,
+        variant,
+        lifecycle_stage,
+        count(*) as recipients,
+        count(*) filter (where was_delivered) as delivered,
+        count(*) filter (where has_opened) as opened,
+        count(*) filter (where has_clicked) as clicked,
+        count(*) filter (where has_unsubscribed) as unsubscribed,
+        count(*) filter (where has_converted_7d) as converted_7d,
+        sum(revenue_7d_eur) as revenue_7d_eur,
+        sum(attributed_orders) as attributed_orders,
+        sum(attributed_revenue_eur) as attributed_revenue_eur
+    from per_person
+    group by campaign_id, variant, lifecycle_stage
+
+),
+
+final as (
+
+    select
+        md5(concat_ws('|', campaign_id, variant, lifecycle_stage)) as campaign_metric_id,
+        campaign_id,
+        variant,
+        variant = 'holdout' as is_holdout,
+        lifecycle_stage,
+        recipients,
+        delivered,
+        opened,
+        clicked,
+        unsubscribed,
+        converted_7d,
+        cast(revenue_7d_eur as decimal(18, 2)) as revenue_7d_eur,
+        cast(attributed_orders as bigint) as attributed_orders,
+        cast(attributed_revenue_eur as decimal(18, 2)) as attributed_revenue_eur,
+        case when variant <> 'holdout' then delivered / recipients end as delivered_rate,
+        case when delivered > 0 then opened / delivered end as open_rate,
+        case when delivered > 0 then clicked / delivered end as click_rate,
+        case when delivered > 0 then unsubscribed / delivered end as unsubscribe_rate,
+        converted_7d / recipients as conversion_rate_7d,
+        cast(revenue_7d_eur / recipients as double) as revenue_per_recipient_eur
+    from counted
+
+)
+
+select * from final
