@@ -200,7 +200,7 @@ class Renderer:
             "variant": variant,
             "campaign": {"id": self.campaign.campaign_id, "name": self.campaign.name},
         }
-        for key in ("products", "cart_items"):
+        for key in ("products", "cart_items", "browsed_items"):
             context[key] = [
                 {**p, "product_url": self._tracked(p.get("product_url"))}
                 for p in recipient.get(key) or []

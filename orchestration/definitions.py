@@ -19,7 +19,7 @@ from orchestration.jobs import (
 )
 from orchestration.lib import settings
 from orchestration.resources import MlflowTracking
-from orchestration.sensors import erasure_request_files, new_landing_files
+from orchestration.sensors import erasure_request_files, journey_triggers, new_landing_files
 
 
 def build_definitions() -> dg.Definitions:
@@ -29,7 +29,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[daily_pipeline, hourly_events, load_landing_files, erasure_requests, event_retention],
         schedules=[daily_pipeline_schedule, hourly_events_schedule, event_retention_schedule],
-        sensors=[new_landing_files, erasure_request_files],
+        sensors=[new_landing_files, journey_triggers, erasure_request_files],
         resources={
             "duckdb": DuckDBResource(database=str(settings.warehouse_path())),
             "dbt": DbtCliResource(

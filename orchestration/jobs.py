@@ -19,10 +19,9 @@ load_landing_files = dg.define_asset_job(
 
 hourly_events = dg.define_asset_job(
     "hourly_events",
-    selection=dg.AssetSelection.assets(
-        "fct_orders", "fct_order_items", "fct_web_events", "fct_email_events"
-    ).upstream(),
-    description="Load new landing files and bring the incremental facts up to date.",
+    # Everything journeys react to, but not the models: scores stay from the daily run.
+    selection=dg.AssetSelection.assets("journey_sends").upstream() - dg.AssetSelection.groups("ml"),
+    description="Load new events, refresh the customer view and send the journey steps due.",
 )
 
 hourly_events_schedule = dg.ScheduleDefinition(

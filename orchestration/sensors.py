@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from orchestration.jobs import erasure_requests, load_landing_files
+from orchestration.jobs import erasure_requests, hourly_events, load_landing_files
 from orchestration.lib import settings
 from orchestration.lib.loader import landing_fingerprints
 
@@ -50,3 +50,22 @@ def erasure_request_files(context: dg.SensorEvaluationContext):
         return dg.SkipReason("no erasure requests")
     run_key = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
     return dg.RunRequest(run_key=run_key, tags={"mailpipe/erasure_request_files": str(len(files))})
+
+
+@dg.sensor(
+    job=hourly_events,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def journey_triggers(context: dg.SensorEvaluationContext):
+    """Runs the journeys within minutes of new web, shop or email events landing."""
+    current = {
+        table: files
+        for table, files in landing_fingerprints(settings.landing_dir()).items()
+        if table in ("web_events", "shop_orders", "shop_order_items", "esp_email_events")
+    }
+    if context.cursor and json.loads(context.cursor) == current:
+        return dg.SkipReason("no new events")
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    run_key = hashlib.sha256(json.dumps(current, sort_keys=True).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=run_key)

@@ -9,9 +9,10 @@ from dagster_duckdb import DuckDBResource
 
 from email_render.campaign import load_campaigns
 from email_render.delivery import SmtpSettings
+from email_render.journeys import load_journeys
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration.lib import campaign_report as campaign_report_lib
-from orchestration.lib import privacy, sends, settings, warehouse
+from orchestration.lib import journeys, privacy, sends, settings, warehouse
 from orchestration.lib.audience import SEND_AUDIENCE_SQL
 from orchestration.lib.segments import load_segments
 
@@ -69,6 +70,16 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
+def _recipient_extras(campaign_id: str):
+    def extra(recipient):
+        return {
+            "postal_address": settings.postal_address(),
+            "unsubscribe_url": unsubscribe_url(campaign_id, recipient["person_id"]),
+        }
+
+    return extra
+
+
 @dg.asset(group_name="email", deps=[send_audience], kinds={"jinja", "email"})
 def campaign_sends(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
@@ -89,12 +100,7 @@ def campaign_sends(
                 context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
                 continue
 
-            def extra(recipient, campaign_id=campaign.campaign_id):
-                return {
-                    "postal_address": settings.postal_address(),
-                    "unsubscribe_url": unsubscribe_url(campaign_id, recipient["person_id"]),
-                }
-
+            extra = _recipient_extras(campaign.campaign_id)
             out_dir = settings.exports_dir() / campaign.campaign_id / send_date.isoformat()
             sends.plan(conn, campaign, send_date, caps, library)
             started = time.perf_counter()
@@ -171,5 +177,74 @@ def campaign_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
                 if not pooled.empty
                 else "no campaign kept a holdout"
             ),
+        }
+    )
+
+
+@dg.asset(group_name="email", deps=[campaign_sends], kinds={"jinja", "email"})
+def journey_sends(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
+    loaded = load_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    caps = sends.FrequencyCaps.from_env()
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    runs = []
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        send_date = as_of.date()
+        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
+        journeys.ensure_state(conn)
+        for journey in loaded:
+            run = journeys.JourneyRun(journey.journey_id)
+            run.entered = journeys.enter(conn, journey, as_of)
+            run.exited_by_purchase = journeys.exit_buyers(conn, journey, as_of)
+            for index, step in enumerate(journey.steps):
+                renderer = Renderer(step.campaign)
+                renderer.validate(fields)
+                people = journeys.due(conn, journey, index, as_of)
+                run.due[step.name] = len(people)
+                if people.empty:
+                    continue
+                run.planned[step.name] = sends.plan_people(
+                    conn, step.campaign, send_date, caps, people
+                )
+                out_dir = settings.exports_dir() / step.campaign.campaign_id / send_date.isoformat()
+                export_run = sends.CampaignRun(
+                    step.campaign,
+                    renderer,
+                    send_date,
+                    out_dir,
+                    _recipient_extras(step.campaign.campaign_id),
+                    sender,
+                    domain,
+                )
+                sends.export(export_run, conn)
+                moved, _ = journeys.advance(conn, journey, index, send_date)
+                if index == len(journey.steps) - 1:
+                    run.completed += moved
+            context.log.info(f"{journey.journey_id}: {run}")
+            runs.append(run)
+        state = conn.execute(
+            "select journey_id, status, count(*) as people from email.journey_state"
+            " group by all order by all"
+        ).df()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": int(state["people"].sum()) if len(state) else 0,
+            "entered_now": sum(r.entered for r in runs),
+            "sent_now": sum(sum(r.planned.values()) for r in runs),
+            "by_journey": dg.MetadataValue.json(
+                {
+                    r.journey_id: {
+                        "entered": r.entered,
+                        "exited_by_purchase": r.exited_by_purchase,
+                        "due": r.due,
+                        "planned": r.planned,
+                    }
+                    for r in runs
+                }
+            ),
+            "state": dg.MetadataValue.md(state.to_markdown(index=False)),
         }
     )

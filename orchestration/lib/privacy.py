@@ -540,6 +540,7 @@ def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
         "sends": rows(
             f"select * from email.send_ledger where person_id in ({marks}) order by send_date"
         ),
+        "journeys": rows(f"select * from email.journey_state where person_id in ({marks})"),
         "send_exclusions": rows(
             f"select * from email.send_exclusions where person_id in ({marks}) order by send_date"
         ),

@@ -165,6 +165,62 @@ def plan(
         conn.execute(
             f"create or replace temp table audience as select person_id from {segment_store.BASE}"
         )
+    _guard_and_store(conn, campaign, send_date, caps, batch_size)
+    return True
+
+
+def plan_people(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    people: pd.DataFrame,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Add `people` (person_id, variant) to the day's plan of a triggered campaign, through
+    the same guards; people already planned or excluded today are left as they are, so a
+    trigger that fires every hour adds only the newcomers. Returns how many were added."""
+    ensure_tables(conn)
+    privacy.ensure_tables(conn)
+    conn.register("_people", people[["person_id", "variant"]])
+    conn.execute(
+        """
+        create or replace temp table audience as
+        select p.person_id, p.variant from _people as p
+        where not exists (
+            select 1 from email.send_plan as s
+            where s.campaign_id = ? and s.send_date = ? and s.person_id = p.person_id
+        ) and not exists (
+            select 1 from email.send_exclusions as e
+            where e.campaign_id = ? and e.send_date = ? and e.person_id = p.person_id
+        )
+        """,
+        [campaign.campaign_id, send_date, campaign.campaign_id, send_date],
+    )
+    conn.unregister("_people")
+    first_batch = conn.execute(
+        "select coalesce(max(batch_no) + 1, 0) from email.send_plan"
+        " where campaign_id = ? and send_date = ?",
+        [campaign.campaign_id, send_date],
+    ).fetchall()[0][0]
+    variants = dict(conn.execute("select person_id, variant from audience").fetchall())
+    return _guard_and_store(
+        conn, campaign, send_date, caps, batch_size, variants, int(first_batch), append=True
+    )
+
+
+def _guard_and_store(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    batch_size: int,
+    variants: dict[str, str] | None = None,
+    first_batch: int = 0,
+    append: bool = False,
+) -> int:
+    """Guard the people in the temp table `audience` and store the plan and exclusions.
+    Variants come from `variants` or the campaign's deterministic assignment."""
     conn.execute(
         """
         create or replace temp table recent_sends as
@@ -199,10 +255,14 @@ def plan(
     ).df()
     excluded = guarded[guarded["reason"].notna()]
     eligible = guarded[guarded["reason"].isna()].copy()
-    eligible["variant"] = [assign(campaign, p) for p in eligible["person_id"]]
+    eligible["variant"] = [
+        variants[p] if variants is not None else assign(campaign, p) for p in eligible["person_id"]
+    ]
     sending = eligible["variant"] != HOLDOUT
     eligible["batch_no"] = None
-    eligible.loc[sending, "batch_no"] = [i // batch_size for i in range(int(sending.sum()))]
+    eligible.loc[sending, "batch_no"] = [
+        first_batch + i // batch_size for i in range(int(sending.sum()))
+    ]
     frame = eligible.assign(
         campaign_id=campaign.campaign_id, send_date=send_date, planned_at=pd.Timestamp.now()
     )
@@ -213,17 +273,18 @@ def plan(
         "insert into email.send_plan select campaign_id, send_date, person_id, variant, batch_no, planned_at from _plan"
     )
     conn.register("_exclusions", exclusions)
-    conn.execute(
-        "delete from email.send_exclusions where campaign_id = ? and send_date = ?",
-        [campaign.campaign_id, send_date],
-    )
+    if not append:
+        conn.execute(
+            "delete from email.send_exclusions where campaign_id = ? and send_date = ?",
+            [campaign.campaign_id, send_date],
+        )
     conn.execute(
         "insert into email.send_exclusions select campaign_id, send_date, person_id, reason from _exclusions"
     )
     conn.execute("commit")
     conn.unregister("_plan")
     conn.unregister("_exclusions")
-    return True
+    return len(eligible)
 
 
 _worker_renderer: Renderer | None = None
@@ -325,6 +386,7 @@ def export(
                 current = batch_no
                 recipient["products"] = recipient["products"] or []
                 recipient["cart_items"] = recipient.get("cart_items") or []
+                recipient["browsed_items"] = recipient.get("browsed_items") or []
                 recipient.update(recipient_extra(recipient))
                 rows.append(recipient)
         if rows:
@@ -446,6 +508,7 @@ def previews(run: CampaignRun, conn: duckdb.DuckDBPyConnection) -> Path:
                 **sample,
                 "products": sample["products"] or [],
                 "cart_items": sample["cart_items"] or [],
+                "browsed_items": sample.get("browsed_items") or [],
             }
             recipient.update(recipient_extra(recipient))
             record, _ = render_send(renderer, recipient, variant.name, day, sender, domain)

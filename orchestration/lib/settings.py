@@ -126,3 +126,7 @@ def erasure_requests_dir() -> Path:
 
 def retention_days() -> int:
     return int(os.environ.get("MAILPIPE_RETENTION_DAYS", "730"))
+
+
+def journeys_dir() -> Path:
+    return _path("MAILPIPE_JOURNEYS_DIR", PROJECT_ROOT / "email_render" / "journeys")

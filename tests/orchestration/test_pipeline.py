@@ -479,6 +479,34 @@ def test_the_campaign_report_is_an_asset_linked_from_the_ui(pipeline):
     assert "lift_b" in event.materialization.metadata
 
 
+def test_journeys_enter_customers_and_send_due_steps_through_the_guards(pipeline, warehouse):
+    state = warehouse.execute(
+        "select journey_id, status, count(*) as n from email.journey_state group by all"
+    ).df()
+    assert {"post-purchase", "welcome"} <= set(state["journey_id"])
+    sent = warehouse.execute(
+        """
+        select l.campaign_id, count(*) as n, bool_and(c.is_marketable) as all_marketable
+        from email.send_ledger as l join marts.dim_customers as c using (person_id)
+        where l.campaign_id like 'welcome-%' or l.campaign_id like 'cart-abandonment-%'
+            or l.campaign_id like 'browse-abandonment-%' or l.campaign_id like 'post-purchase-%'
+        group by 1
+        """
+    ).df()
+    assert len(sent) and sent["all_marketable"].all()
+    moved = warehouse.execute(
+        "select count(*) from email.journey_state where journey_id = 'welcome' and next_step > 0"
+    ).fetchall()[0][0]
+    assert moved == sent.loc[sent["campaign_id"] == "welcome-welcome", "n"].sum()
+    result = pipeline["result"]
+    event = next(
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "journey_sends"
+    )
+    assert event.materialization.metadata["entered_now"].value == int(state["n"].sum())
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:

@@ -29,3 +29,34 @@ def test_new_landing_files_start_a_load_of_just_their_tables(data_dir):
     (web / "events_2.jsonl").write_text("{}\n")
     request, _ = _tick(cursor)
     assert request.asset_selection == [dg.AssetKey(["raw", "web_events"])]
+
+
+def test_new_events_start_the_journeys_and_crm_files_do_not(data_dir):
+    from orchestration.sensors import journey_triggers
+
+    def tick(cursor=None):
+        context = dg.build_sensor_context(cursor=cursor)
+        return journey_triggers(context), context.cursor
+
+    web = settings.landing_dir() / "web"
+    web.mkdir(parents=True)
+    (web / "events_1.jsonl").write_text("{}\n")
+    request, cursor = tick()
+    assert isinstance(request, dg.RunRequest)
+    assert isinstance(tick(cursor)[0], dg.SkipReason)
+    crm = settings.landing_dir() / "crm"
+    crm.mkdir()
+    (crm / "customers_1.csv").write_text("customer_id,signup_at\n")
+    assert isinstance(tick(cursor)[0], dg.SkipReason)
+    (web / "events_2.jsonl").write_text("{}\n")
+    assert isinstance(tick(cursor)[0], dg.RunRequest)
+
+
+def test_erasure_requests_start_the_erasure_job(data_dir):
+    from orchestration.sensors import erasure_request_files
+
+    folder = settings.erasure_requests_dir()
+    assert isinstance(erasure_request_files(dg.build_sensor_context()), dg.SkipReason)
+    folder.mkdir(parents=True)
+    (folder / "ticket-1.txt").write_text("someone@example.com\n")
+    assert isinstance(erasure_request_files(dg.build_sensor_context()), dg.RunRequest)

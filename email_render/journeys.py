@@ -1,0 +1,140 @@
+"""Journeys are YAML files: a trigger, then steps sent a set time after a person enters.
+
+    journey_id: cart-abandonment
+    name: Cart reminder
+    trigger: cart_abandoned        # cart_abandoned, browse_abandoned, order_placed, signed_up
+    exit_on_purchase: true         # an order after entering ends the journey
+    steps:
+      - name: reminder
+        after_hours: 1             # counted from entering the journey
+        template: journey_cart
+        subject: "{{ first_name or 'Hi' }}, your cart is waiting"
+        preheader: "..."
+        # For a step after the first: who opened the previous step but did not click gets this.
+        opened_not_clicked: {subject: "...", preheader: "..."}
+    utm: {utm_source: mailpipe, utm_medium: email, utm_campaign: cart-abandonment}
+
+Each step is sent as a campaign of its own (`<journey_id>-<step>`), through the same guards,
+frequency caps, ledger and export as scheduled campaigns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from email_render.campaign import ID_PATTERN, Campaign, CampaignError, Variant
+
+TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
+MAIN, ALTERNATIVE = "main", "alternative"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    after_hours: float
+    campaign: Campaign
+
+
+@dataclass(frozen=True)
+class Journey:
+    journey_id: str
+    name: str
+    trigger: str
+    exit_on_purchase: bool
+    steps: tuple[Step, ...]
+    source_path: str
+
+
+def _fail(path: Path, where: str, message: str):
+    raise CampaignError(f"{path}: field '{where}': {message}")
+
+
+def load_journey(path: Path, templates_dir: Path) -> Journey:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CampaignError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CampaignError(f"{path}: a journey file holds one mapping of fields")
+    journey_id = data.get("journey_id")
+    if not isinstance(journey_id, str) or not ID_PATTERN.match(journey_id):
+        _fail(path, "journey_id", f"must match {ID_PATTERN.pattern}, got {journey_id!r}")
+    trigger = data.get("trigger")
+    if trigger not in TRIGGERS:
+        _fail(path, "trigger", f"must be one of {', '.join(TRIGGERS)}, got {trigger!r}")
+    utm = data.get("utm", {})
+    if not isinstance(utm, dict):
+        _fail(path, "utm", "must be a mapping")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        _fail(path, "steps", "must list at least one step")
+    steps, previous_hours = [], -1.0
+    for i, raw in enumerate(raw_steps):
+        where = f"steps[{i}]"
+        if not isinstance(raw, dict):
+            _fail(path, where, "must be a mapping")
+        name = raw.get("name")
+        if not isinstance(name, str) or not ID_PATTERN.match(name):
+            _fail(path, f"{where}.name", f"must match {ID_PATTERN.pattern}, got {name!r}")
+        hours = raw.get("after_hours")
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+            _fail(path, f"{where}.after_hours", f"must be hours from 0, got {hours!r}")
+        if hours <= previous_hours:
+            _fail(path, f"{where}.after_hours", "steps must come in time order")
+        previous_hours = hours
+        template = raw.get("template")
+        for suffix in (".html", ".txt"):
+            if (
+                not isinstance(template, str)
+                or not (templates_dir / f"{template}{suffix}").is_file()
+            ):
+                _fail(
+                    path, f"{where}.template", f"no template {template}{suffix} in {templates_dir}"
+                )
+        subject = raw.get("subject")
+        if not isinstance(subject, str) or not subject.strip():
+            _fail(path, f"{where}.subject", "is required")
+        alternative = raw.get("opened_not_clicked") or {}
+        if not isinstance(alternative, dict):
+            _fail(path, f"{where}.opened_not_clicked", "must be a mapping")
+        variants = (
+            Variant(MAIN, subject, str(raw.get("preheader", ""))),
+            Variant(
+                ALTERNATIVE,
+                str(alternative.get("subject", subject)),
+                str(alternative.get("preheader", raw.get("preheader", ""))),
+            ),
+        )
+        campaign = Campaign(
+            campaign_id=f"{journey_id}-{name}",
+            name=f"{data.get('name', journey_id)}: {name}",
+            template=template,
+            variants=variants,
+            trigger=trigger,
+            utm={str(k): str(v) for k, v in {**utm, "utm_content": name}.items()},
+            source_path=str(path),
+        )
+        steps.append(Step(name, float(hours), campaign))
+    return Journey(
+        journey_id=journey_id,
+        name=str(data.get("name", journey_id)),
+        trigger=trigger,
+        exit_on_purchase=bool(data.get("exit_on_purchase", True)),
+        steps=tuple(steps),
+        source_path=str(path),
+    )
+
+
+def load_journeys(folder: Path, templates_dir: Path) -> list[Journey]:
+    journeys = [load_journey(p, templates_dir) for p in sorted(folder.glob("*.yaml"))]
+    seen: dict[str, str] = {}
+    for j in journeys:
+        if j.journey_id in seen:
+            raise CampaignError(
+                f"{j.source_path}: field 'journey_id': {j.journey_id!r} is also used by {seen[j.journey_id]}"
+            )
+        seen[j.journey_id] = j.source_path
+    return journeys
