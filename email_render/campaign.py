@@ -182,13 +182,19 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
     )
 
 
+def check_unique_ids(items: list, id_field: str) -> list:
+    """Reject a second file using an id, naming both files."""
+    seen: dict[str, str] = {}
+    for item in items:
+        value = getattr(item, id_field)
+        if value in seen:
+            raise CampaignError(
+                f"{item.source_path}: field '{id_field}': {value!r} is also used by {seen[value]}"
+            )
+        seen[value] = item.source_path
+    return items
+
+
 def load_campaigns(campaigns_dir: Path, templates_dir: Path) -> list[Campaign]:
     campaigns = [load_campaign(p, templates_dir) for p in sorted(campaigns_dir.glob("*.yaml"))]
-    seen: dict[str, str] = {}
-    for c in campaigns:
-        if c.campaign_id in seen:
-            raise CampaignError(
-                f"{c.source_path}: field 'campaign_id': {c.campaign_id!r} is also used by {seen[c.campaign_id]}"
-            )
-        seen[c.campaign_id] = c.source_path
-    return campaigns
+    return check_unique_ids(campaigns, "campaign_id")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from email_render.campaign import ID_PATTERN, Campaign, CampaignError, Variant
+from email_render.campaign import ID_PATTERN, Campaign, CampaignError, Variant, check_unique_ids
 
 TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
 MAIN, ALTERNATIVE = "main", "alternative"
@@ -130,11 +130,4 @@ def load_journey(path: Path, templates_dir: Path) -> Journey:
 
 def load_journeys(folder: Path, templates_dir: Path) -> list[Journey]:
     journeys = [load_journey(p, templates_dir) for p in sorted(folder.glob("*.yaml"))]
-    seen: dict[str, str] = {}
-    for j in journeys:
-        if j.journey_id in seen:
-            raise CampaignError(
-                f"{j.source_path}: field 'journey_id': {j.journey_id!r} is also used by {seen[j.journey_id]}"
-            )
-        seen[j.journey_id] = j.source_path
-    return journeys
+    return check_unique_ids(journeys, "journey_id")
