@@ -21,9 +21,12 @@ class StageTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            # ml.* are the ML assets' own tables (customer_scores); raw.* are the loader's.
+            # ml.* are the ML assets' own tables (customer_scores); raw.* are the loader's;
+            # email.send_plan is written by the campaign_sends asset.
             if dbt_resource_props["source_name"] == "ml":
                 return dg.AssetKey([dbt_resource_props["name"]])
+            if dbt_resource_props["source_name"] == "email":
+                return dg.AssetKey(["campaign_sends"])
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return dg.AssetKey([dbt_resource_props["name"]])
 

@@ -1,5 +1,6 @@
-{#- Who was in each arm of a campaign comes from the email service's export: a sent event
-    for a mailed variant, a holdout event for the control group. Conversion is any order
+{#- Who was in each arm of a campaign: the email service's export (a sent event for a
+    mailed variant, a holdout event for a control group it kept) and our own send plans
+    (every variant and the holdout the email service never sees). Conversion is any order
     within 7 days of assignment, counted alike for mailed people and the holdout, so the
     arms compare fairly; attributed orders and revenue are last-click (int_orders_attributed).
     The segment is the person's lifecycle stage at the as-of date. -#}
@@ -30,15 +31,41 @@ customers as (
 
 ),
 
+send_plans as (
+
+    select * from {{ ref('stg_email__send_plans') }}
+
+),
+
+assigned as (
+
+    select
+        campaign_id,
+        person_id,
+        variant,
+        occurred_at as assigned_at
+    from email_events
+    where event_type in ('sent', 'holdout')
+
+    union all
+
+    select
+        campaign_id,
+        person_id,
+        variant,
+        cast(send_date as timestamp) as assigned_at
+    from send_plans
+
+),
+
 assignments as (
 
     select
         campaign_id,
         person_id,
         coalesce(any_value(variant), 'all') as variant,
-        min(occurred_at) as assigned_at
-    from email_events
-    where event_type in ('sent', 'holdout')
+        min(assigned_at) as assigned_at
+    from assigned
     group by campaign_id, person_id
 
 ),
