@@ -41,6 +41,8 @@ def _where(args: argparse.Namespace) -> int:
                 "ml.customer_scores",
                 "ml.customer_recommendations",
                 "email.send_audience",
+                "email.journey_state",
+                "marts.campaign_metrics",
             ):
                 try:
                     n = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
@@ -54,6 +56,9 @@ def _where(args: argparse.Namespace) -> int:
         lines = sum(1 for _ in upload.open(encoding="utf-8"))
         print(f"    {upload.relative_to(exports)}  ({lines} sends)")
         print(f"    previews: {upload.parent / 'previews' / 'index.html'}")
+    report = exports / "reports" / "campaign_report.html"
+    if report.exists():
+        print(f"  campaign report:      {report}")
     docs = settings.gx_context_dir() / "uncommitted" / "data_docs" / "local_site" / "index.html"
     print(f"  data quality (GX):    {docs}")
     print("  Dagster UI:           make ui  (http://127.0.0.1:3000)")

@@ -8,7 +8,7 @@ with
 source as (
 
     {% if exists %}
-    select * from {{ plans }}
+        select * from {{ plans }}
     {% else %}
         select
             cast(null as varchar) as campaign_id,

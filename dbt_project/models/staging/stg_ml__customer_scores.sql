@@ -8,7 +8,7 @@ with
 source as (
 
     {% if exists %}
-    select * from {{ scores }}
+        select * from {{ scores }}
     {% else %}
         select
             cast(null as varchar) as person_id,
