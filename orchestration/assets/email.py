@@ -1,6 +1,5 @@
 """Personalized sends: the audience that may be mailed, and each due campaign's export."""
 
-import hashlib
 import time
 from datetime import datetime
 
@@ -15,11 +14,6 @@ from orchestration.lib import campaign_report as campaign_report_lib
 from orchestration.lib import journeys, privacy, sends, settings, warehouse
 from orchestration.lib.audience import SEND_AUDIENCE_SQL
 from orchestration.lib.segments import load_segments
-
-
-def unsubscribe_url(campaign_id: str, person_id: str) -> str:
-    token = hashlib.sha256(f"{campaign_id}:{person_id}".encode()).hexdigest()[:24]
-    return f"{settings.unsubscribe_base_url()}?p={person_id}&c={campaign_id}&t={token}"
 
 
 @dg.asset(group_name="email", deps=["dim_customers"], kinds={"duckdb"})
@@ -70,14 +64,10 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
-def _recipient_extras(campaign_id: str):
-    def extra(recipient):
-        return {
-            "postal_address": settings.postal_address(),
-            "unsubscribe_url": unsubscribe_url(campaign_id, recipient["person_id"]),
-        }
-
-    return extra
+def _recipient_extras(campaign_id: str) -> sends.RecipientExtras:
+    return sends.RecipientExtras(
+        campaign_id, settings.postal_address(), settings.unsubscribe_base_url()
+    )
 
 
 @dg.asset(group_name="email", deps=[send_audience], kinds={"jinja", "email"})

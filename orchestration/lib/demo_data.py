@@ -306,7 +306,7 @@ def _products(rng: np.random.Generator) -> pd.DataFrame:
 def _seasonal_clock(params: DemoParams, start: pd.Timestamp):
     """Map operational time (homogeneous) to calendar days with a yearly seasonal intensity."""
     grid = np.linspace(0.0, params.history_days + 400.0, 40_000)
-    day_of_year = (start.dayofyear + grid) % 365.25
+    day_of_year = (start.day_of_year + grid) % 365.25
     intensity = 1.0 + params.seasonality_amplitude * np.cos(
         2 * np.pi * (day_of_year - params.seasonality_peak_day_of_year) / 365.25
     )

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from email_render.assignment import HOLDOUT, assign
 from email_render.campaign import Campaign
@@ -290,9 +294,55 @@ def _guard_and_store(
 _worker_renderer: Renderer | None = None
 
 
-def _init_worker(campaign: Campaign) -> None:
-    global _worker_renderer
+def unsubscribe_url(base_url: str, campaign_id: str, person_id: str) -> str:
+    token = hashlib.sha256(f"{campaign_id}:{person_id}".encode()).hexdigest()[:24]
+    return f"{base_url}?p={person_id}&c={campaign_id}&t={token}"
+
+
+@dataclass(frozen=True)
+class RecipientExtras:
+    """What every message adds to the customer view: the footer's postal address and a
+    per-person unsubscribe link. A plain object, so export workers can take it along."""
+
+    campaign_id: str
+    postal_address: str
+    unsubscribe_base_url: str
+
+    def __call__(self, recipient: dict) -> dict:
+        return {
+            "postal_address": self.postal_address,
+            "unsubscribe_url": unsubscribe_url(
+                self.unsubscribe_base_url, self.campaign_id, recipient["person_id"]
+            ),
+        }
+
+
+def recipients(rows: list[dict], recipient_extra: Callable[[dict], dict]) -> list[dict]:
+    """Rows of the send plan joined to the audience, ready to render."""
+    for recipient in rows:
+        recipient.pop("_batch_no", None)
+        recipient["products"] = recipient.get("products") or []
+        recipient["cart_items"] = recipient.get("cart_items") or []
+        recipient["browsed_items"] = recipient.get("browsed_items") or []
+        recipient.update(recipient_extra(recipient))
+    return rows
+
+
+_worker_extra: Callable[[dict], dict] | None = None
+
+
+def _picklable(value) -> bool:
+    try:
+        pickle.dumps(value)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _init_worker(campaign: Campaign, recipient_extra=None) -> None:
+    global _worker_renderer, _worker_extra
     _worker_renderer = Renderer(campaign)
+    _worker_extra = recipient_extra
 
 
 @dataclass
@@ -328,7 +378,12 @@ def render_and_write(
 
 
 def _render_batch(args) -> RenderedBatch:
-    return render_and_write(_worker_renderer, *args)
+    rows, *rest = args
+    if isinstance(rows, pa.Table):
+        # Built from Arrow here rather than in the exporting process, which stays free to
+        # read and commit: the conversion to Python objects runs on every core.
+        rows = recipients(rows.to_pylist(), _worker_extra)
+    return render_and_write(_worker_renderer, rows, *rest)
 
 
 def render_workers() -> int:
@@ -357,9 +412,10 @@ def export(
     out_dir.mkdir(parents=True, exist_ok=True)
     key = [campaign.campaign_id, send_date]
 
-    def batches_of_rows():
+    def batches_of_rows(as_arrow: bool):
         """(batch_no, rows) for every pending batch, streamed from one query on a cursor of
-        its own, so the ledger commits on `conn` can interleave."""
+        its own, so the ledger commits on `conn` can interleave. Rows come as an Arrow
+        table for the workers to convert, or as recipient dicts."""
         reader = conn.cursor()
         reader.execute(
             """
@@ -374,24 +430,24 @@ def export(
             """,
             key,
         )
-        names = [d[0] for d in reader.description]
-        current, rows = None, []
-        while chunk := reader.fetchmany(BATCH_SIZE):
-            for row in chunk:
-                recipient = dict(zip(names, row, strict=True))
-                batch_no = recipient.pop("_batch_no")
-                if batch_no != current and rows:
-                    yield current, rows
-                    rows = []
-                current = batch_no
-                recipient["products"] = recipient["products"] or []
-                recipient["cart_items"] = recipient.get("cart_items") or []
-                recipient["browsed_items"] = recipient.get("browsed_items") or []
-                recipient.update(recipient_extra(recipient))
-                rows.append(recipient)
-        if rows:
-            yield current, rows
+        carry = None
+        for chunk in reader.to_arrow_reader(BATCH_SIZE):
+            table = pa.Table.from_batches([chunk])
+            if carry is not None:
+                table = pa.concat_tables([carry, table])
+            numbers = table.column("_batch_no").to_numpy()
+            edges = [0, *(np.flatnonzero(numbers[1:] != numbers[:-1]) + 1), len(numbers)]
+            for start, end in itertools.pairwise(edges[:-1]):
+                yield int(numbers[start]), _payload(table.slice(start, end - start), as_arrow)
+            carry = table.slice(edges[-2]).combine_chunks()
+        if carry is not None and carry.num_rows:
+            yield int(carry.column("_batch_no")[0].as_py()), _payload(carry, as_arrow)
         reader.close()
+
+    def _payload(table: pa.Table, as_arrow: bool):
+        if as_arrow:
+            return table.combine_chunks()
+        return recipients(table.to_pylist(), recipient_extra)
 
     def commit(batch_no: int, batch: RenderedBatch) -> None:
         upload.append(batch.json_lines, batch.csv_lines)
@@ -423,10 +479,13 @@ def export(
     already = upload.open(committed)
     try:
         workers = render_workers() if workers is None else workers
-        pending = batches_of_rows()
+        in_workers = workers > 1 and _picklable(recipient_extra)
+        pending = batches_of_rows(as_arrow=in_workers)
         first = next(pending, None)
         second = next(pending, None)
         if first is not None and (workers <= 1 or second is None):
+            if in_workers:  # one batch only: render it here
+                first = (first[0], recipients(first[1].to_pylist(), recipient_extra))
             for batch_no, rows in (b for b in (first, second) if b is not None):
                 commit(
                     batch_no,
@@ -442,7 +501,7 @@ def export(
             # batch's files; this process commits the ledger in batch order, after the files.
             queued = itertools.chain([first, second], pending)
             with multiprocessing.get_context("spawn").Pool(
-                workers, _init_worker, (campaign,)
+                workers, _init_worker, (campaign, recipient_extra if in_workers else None)
             ) as pool:
                 in_flight: deque = deque()
                 exhausted = False

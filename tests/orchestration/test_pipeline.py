@@ -315,7 +315,7 @@ def die(batch_no):
 with duckdb.connect(str(settings.warehouse_path())) as conn:
     sends.plan(conn, campaign, day, sends.FrequencyCaps(per_day=5, per_week=50), load_segments(settings.segments_dir()), batch_size=40)
     out = settings.exports_dir() / "crash-test" / day.isoformat()
-    extra = lambda r: {"postal_address": "x", "unsubscribe_url": "https://u.example.com/" + r["person_id"]}
+    extra = sends.RecipientExtras("crash-test", "x", "https://u.example.com/")
     run = sends.CampaignRun(campaign, renderer, day, out, extra, "s@example.com", "example.com")
     sends.export(run, conn, after_batch_written=die)
 """
