@@ -25,7 +25,14 @@ from pathlib import Path
 
 import yaml
 
-from email_render.campaign import ID_PATTERN, Campaign, CampaignError, Variant, check_unique_ids
+from email_render.campaign import (
+    ID_PATTERN,
+    Campaign,
+    CampaignError,
+    Variant,
+    _fail,
+    check_unique_ids,
+)
 
 TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
 MAIN, ALTERNATIVE = "main", "alternative"
@@ -46,10 +53,6 @@ class Journey:
     exit_on_purchase: bool
     steps: tuple[Step, ...]
     source_path: str
-
-
-def _fail(path: Path, where: str, message: str):
-    raise CampaignError(f"{path}: field '{where}': {message}")
 
 
 def load_journey(path: Path, templates_dir: Path) -> Journey:
