@@ -10,7 +10,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -156,6 +156,37 @@ def read_messages(out_dir: Path) -> Iterator[tuple[str, bytes]]:
                 yield name.removesuffix(".eml"), archive.read(name)
 
 
+def keep_upload_lines(out_dir: Path, keep: Callable[[str, str], bool]) -> tuple[int, int]:
+    """Rewrite sends.jsonl and sends.csv with only the sends for which keep(person_id,
+    recipient) holds. Returns the sends left in sends.jsonl and how many files changed."""
+    kept_sends, changed = 0, 0
+    jsonl, table = out_dir / "sends.jsonl", out_dir / "sends.csv"
+    if jsonl.exists():
+        lines = jsonl.read_bytes().splitlines(keepends=True)
+        records = [orjson.loads(line) for line in lines]
+        good = [
+            line
+            for line, r in zip(lines, records, strict=True)
+            if keep(r["person_id"], r.get("recipient") or "")
+        ]
+        if len(good) != len(lines):
+            write_atomic(jsonl, b"".join(good))
+            changed += 1
+        kept_sends = len(good)
+    if table.exists():
+        rows = list(csv.reader(io.StringIO(table.read_text(encoding="utf-8"))))
+        if rows:
+            header, body = rows[0], rows[1:]
+            person, recipient = header.index("person_id"), header.index("recipient")
+            good_rows = [r for r in body if keep(r[person], r[recipient])]
+            if len(good_rows) != len(body):
+                out = io.StringIO()
+                csv.writer(out, lineterminator="\n").writerows([header, *good_rows])
+                write_atomic(table, out.getvalue().encode("utf-8"))
+                changed += 1
+    return kept_sends, changed
+
+
 class Upload:
     """The ESP upload files, sends.jsonl and sends.csv, appended batch by batch in order.
 
@@ -170,24 +201,10 @@ class Upload:
 
     def open(self, committed: set[str]) -> int:
         """Keep only the lines of committed people; returns how many there are."""
-        kept = 0
-        if self.jsonl.exists():
-            lines = self.jsonl.read_bytes().splitlines(keepends=True)
-            good = [line for line in lines if orjson.loads(line)["person_id"] in committed]
-            if len(good) != len(lines):
-                write_atomic(self.jsonl, b"".join(good))
-            kept = len(good)
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
-        if self.csv.exists():
-            rows = list(csv.reader(io.StringIO(self.csv.read_text(encoding="utf-8"))))[1:]
-            person = CSV_COLUMNS.index("person_id")
-            good_rows = [r for r in rows if r[person] in committed]
-            if len(good_rows) != len(rows):
-                out = io.StringIO()
-                csv.writer(out, lineterminator="\n").writerows(good_rows)
-                write_atomic(self.csv, (header.getvalue() + out.getvalue()).encode("utf-8"))
-        else:
+        kept, _ = keep_upload_lines(self.jsonl.parent, lambda person, _: person in committed)
+        if not self.csv.exists():
+            header = io.StringIO()
+            csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
             write_atomic(self.csv, header.getvalue().encode("utf-8"))
         if not self.jsonl.exists():
             write_atomic(self.jsonl, b"")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 
@@ -113,6 +112,6 @@ days. Segments are lifecycle stages at the as-of date.</p>
     out_path.write_text(page, encoding="utf-8")
     headline = {"campaigns": int(metrics["campaign_id"].nunique()), "analysis_rows": len(analysis)}
     for row in pooled.itertuples():
-        headline[f"lift_{html.escape(str(row.variant))}"] = float(row.difference)
-        headline[f"p_value_{html.escape(str(row.variant))}"] = float(row.p_value)
+        headline[f"lift_{row.variant}"] = float(row.difference)
+        headline[f"p_value_{row.variant}"] = float(row.p_value)
     return {"headline": headline, "analysis": analysis}

@@ -9,7 +9,6 @@ owner only: without it the hashes cannot be tested against a guessed address.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -25,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from email_render.export import keep_upload_lines, write_atomic
 from orchestration.lib import settings
 
 SCHEMA = "privacy"
@@ -340,9 +340,8 @@ def _find_person(conn, email: str) -> tuple[set[str], dict[str, set[str]]]:
 
 
 def _delete_counted(conn, table: str, where: str, params: list) -> int:
-    before = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
-    conn.execute(f"delete from {table} where {where}", params)
-    return before - conn.execute(f"select count(*) from {table}").fetchall()[0][0]
+    """Delete and return how many rows went: DuckDB reports it, no counting before and after."""
+    return conn.execute(f"delete from {table} where {where}", params).fetchall()[0][0]
 
 
 def _derived_tables(conn) -> list[tuple[str, str, list[str]]]:
@@ -430,13 +429,6 @@ def forget(
     return report
 
 
-def _rewrite_private(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".erasing")
-    partial.write_bytes(data)
-    os.chmod(partial, 0o600)
-    os.replace(partial, path)
-
-
 def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
     """Remove the people's messages, upload lines and previews from every export."""
     if not exports_dir.exists():
@@ -452,36 +444,13 @@ def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as rewritten:
                 for name, data in kept.items():
                     rewritten.writestr(name, data)
-            _rewrite_private(archive_path, buffer.getvalue())
+            write_atomic(archive_path, buffer.getvalue())
             changed += 1
-    for upload in exports_dir.glob("*/*/sends.jsonl"):
-        lines = upload.read_bytes().splitlines(keepends=True)
-        kept = [
-            line
-            for line in lines
-            if not (
-                (record := json.loads(line))["person_id"] in people
-                or normalize(record.get("recipient", "")) in emails
-            )
-        ]
-        if len(kept) != len(lines):
-            _rewrite_private(upload, b"".join(kept))
-            changed += 1
-    for table in exports_dir.glob("*/*/sends.csv"):
-        text = table.read_text(encoding="utf-8")
-        rows = list(csv.reader(io.StringIO(text)))
-        if not rows:
-            continue
-        header, body = (rows[0], rows[1:]) if rows[0][:1] == ["campaign_id"] else (None, rows)
-        kept = [r for r in body if not (set(r) & people or {normalize(v) for v in r} & emails)]
-        if len(kept) != len(body):
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            if header:
-                writer.writerow(header)
-            writer.writerows(kept)
-            _rewrite_private(table, out.getvalue().encode("utf-8"))
-            changed += 1
+    for out_dir in {path.parent for path in exports_dir.glob("*/*/sends.*")}:
+        changed += keep_upload_lines(
+            out_dir,
+            lambda person, recipient: person not in people and normalize(recipient) not in emails,
+        )[1]
     for manifest in exports_dir.glob("*/*/previews/samples.json"):
         samples = json.loads(manifest.read_text(encoding="utf-8"))
         gone = [name for name, person in samples.items() if person in people]

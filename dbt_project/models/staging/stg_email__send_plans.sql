@@ -1,7 +1,7 @@
 {#- Our own campaigns' arms, holdout included: the email service exports only who it mailed.
     Empty until the first send has been planned. -#}
 {%- set plans = source('email', 'send_plan') -%}
-{%- set exists = execute and adapter.get_relation(plans.database, plans.schema, plans.identifier) is not none -%}
+{%- set exists = relation_exists(plans) -%}
 
 with
 

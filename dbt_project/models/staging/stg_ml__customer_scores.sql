@@ -1,7 +1,7 @@
 {#- The scores exist once the ML assets have run; before that (a first build, or dbt on its
     own) this view is empty, so dim_customers still builds with null scores. -#}
 {%- set scores = source('ml', 'customer_scores') -%}
-{%- set exists = execute and adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
+{%- set exists = relation_exists(scores) -%}
 
 with
 
