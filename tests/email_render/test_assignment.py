@@ -1,4 +1,7 @@
-from email_render.assignment import HOLDOUT, assign
+import duckdb
+import pytest
+
+from email_render.assignment import HOLDOUT, assign, assignment_sql
 from email_render.campaign import Campaign, Variant
 
 CAMPAIGN = Campaign(
@@ -27,3 +30,27 @@ def test_another_campaign_shuffles_people_independently():
     other = Campaign(**{**CAMPAIGN.__dict__, "campaign_id": "autumn"})
     same = sum(assign(CAMPAIGN, f"p_{i}") == assign(other, f"p_{i}") for i in range(5000)) / 5000
     assert same < 0.6
+
+
+@pytest.mark.parametrize(
+    "campaign",
+    [
+        CAMPAIGN,
+        Campaign(**{**CAMPAIGN.__dict__, "holdout_share": 0.0}),
+        Campaign(**{**CAMPAIGN.__dict__, "holdout_share": 1.0}),
+        Campaign(
+            **{
+                **CAMPAIGN.__dict__,
+                "variants": tuple(Variant(n, n) for n in "abc"),
+            }
+        ),
+    ],
+)
+def test_the_warehouse_assigns_everyone_to_the_same_group_as_python(campaign):
+    people = [f"p_{i}" for i in range(20_000)] + ["ünïcode-ø", "with'quote", ""]
+    expression, params = assignment_sql(campaign, "person_id")
+    in_sql = duckdb.execute(
+        f"select person_id, {expression} from unnest(?) as t(person_id) order by person_id",
+        [*params, people],
+    ).fetchall()
+    assert dict(in_sql) == {p: assign(campaign, p) for p in people}
