@@ -17,6 +17,7 @@ import binascii
 import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 
 def message_id(campaign_id: str, person_id: str, send_date: str, domain: str) -> str:
@@ -52,6 +53,12 @@ def _body(text: str) -> tuple[str, bytes]:
     return "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
 
 
+@lru_cache(maxsize=64)
+def _date_header(sent_at: datetime) -> str:
+    """A whole export shares one send date: format it once, not per message."""
+    return format_datetime(sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
+
+
 def build_message(
     *,
     sender: str,
@@ -67,7 +74,7 @@ def build_message(
     variant: str,
 ) -> bytes:
     boundary = "=_mp_" + msg_id.strip("<>").split("@")[0]
-    date = format_datetime(sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC))
+    date = _date_header(sent_at)
     headers = (
         f"From: {_header_text(sender)}\r\n"
         f"To: {_header_text(recipient)}\r\n"

@@ -4,11 +4,14 @@ are cleaned of uncommitted lines when an export resumes after a crash."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html as html_lib
 import io
+import itertools
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -92,34 +95,22 @@ def render_send(
     return record, eml
 
 
-class Serialized(NamedTuple):
-    """A send ready for disk: made in the rendering worker, so the exporting process only writes."""
+class Rendered(NamedTuple):
+    """One send ready for disk: its upload record and its RFC 5322 message."""
 
-    person_id: str
-    variant: str
-    message_id: str
+    record: dict
     eml: bytes
-    json_line: bytes
-    csv_line: bytes
 
 
 def message_archive(out_dir: Path, batch_no: int) -> Path:
     return out_dir / "eml" / f"batch-{batch_no:06d}.zip"
 
 
-def serialize(record: dict, eml: bytes, batch_no: int) -> Serialized:
-    row = io.StringIO()
-    member = f"eml/batch-{batch_no:06d}.zip/{record['person_id']}.eml"
-    record_for_csv = {**record, "eml_file": member}
-    csv.writer(row, lineterminator="\n").writerow([record_for_csv[c] for c in CSV_COLUMNS])
-    return Serialized(
-        record["person_id"],
-        record["variant"],
-        record["message_id"],
-        eml,
-        orjson.dumps(record) + b"\n",
-        row.getvalue().encode("utf-8"),
-    )
+def upload_parts(out_dir: Path, batch_no: int) -> tuple[Path, Path]:
+    """Where a batch's upload lines wait, as JSON lines and CSV, until the exporter appends
+    them to the upload in batch order."""
+    folder = out_dir / "parts"
+    return folder / f"batch-{batch_no:06d}.jsonl", folder / f"batch-{batch_no:06d}.csv"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -130,22 +121,37 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def write_messages(out_dir: Path, batch_no: int, sends: list[Serialized]) -> Path:
-    """A batch's messages as one zip archive, stored uncompressed, with a `<person_id>.eml`
-    entry per message (RFC 5322, as `build_message` made it). One file per batch rather than
-    per message: creating 50,000 small files cost more than rendering them. Written under a
-    temporary name and renamed, so a batch's archive is either whole or absent."""
+def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
+    """A batch's messages as one zip archive, and its upload lines as part files.
+
+    The archive is stored uncompressed, with a `<person_id>.eml` entry per message. One file
+    per batch rather than per message: creating 50,000 small files cost more than rendering
+    them. It is built in memory and written under a temporary name, then renamed, so a
+    batch's archive is either whole or absent."""
     path = message_archive(out_dir, batch_no)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as archive:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for send in sends:
-            info = zipfile.ZipInfo(f"{send.person_id}.eml", date_time=(1980, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(
+                f"{send.record['person_id']}.eml", date_time=(1980, 1, 1, 0, 0, 0)
+            )
             info.external_attr = 0o600 << 16
             archive.writestr(info, send.eml)
+    partial = path.with_name(path.name + ".partial")
+    _write_private(partial, buffer.getbuffer())
     os.replace(partial, path)
-    return path
+
+    jsonl, table = upload_parts(out_dir, batch_no)
+    jsonl.parent.mkdir(exist_ok=True)
+    _write_private(jsonl, b"".join(orjson.dumps(send.record) + b"\n" for send in sends))
+    rows = io.StringIO()
+    member = f"eml/batch-{batch_no:06d}.zip/{{}}.eml"
+    csv.writer(rows, lineterminator="\n").writerows(
+        [*(send.record[c] for c in CSV_COLUMNS[:-1]), member.format(send.record["person_id"])]
+        for send in sends
+    )
+    _write_private(table, rows.getvalue().encode("utf-8"))
 
 
 def read_messages(out_dir: Path) -> Iterator[tuple[str, bytes]]:
@@ -156,35 +162,65 @@ def read_messages(out_dir: Path) -> Iterator[tuple[str, bytes]]:
                 yield name.removesuffix(".eml"), archive.read(name)
 
 
-def keep_upload_lines(out_dir: Path, keep: Callable[[str, str], bool]) -> tuple[int, int]:
-    """Rewrite sends.jsonl and sends.csv with only the sends for which keep(person_id,
-    recipient) holds. Returns the sends left in sends.jsonl and how many files changed."""
-    kept_sends, changed = 0, 0
+def keep_upload_lines(
+    out_dir: Path, keep: Callable[[list[tuple[str, str]]], list[bool]], chunk: int = 10_000
+) -> tuple[int, int]:
+    """Rewrite sends.jsonl and sends.csv with only the sends `keep` accepts. `keep` gets
+    (person_id, recipient) pairs a chunk at a time and answers with a bool each, so it can
+    look them up in bulk. Both files are streamed: a resumed export of a million sends holds
+    a chunk of lines, not the file. Returns the sends left in sends.jsonl and how many files
+    changed."""
     jsonl, table = out_dir / "sends.jsonl", out_dir / "sends.csv"
+    kept_sends, changed = 0, 0
     if jsonl.exists():
-        lines = jsonl.read_bytes().splitlines(keepends=True)
-        records = [orjson.loads(line) for line in lines]
-        good = [
-            line
-            for line, r in zip(lines, records, strict=True)
-            if keep(r["person_id"], r.get("recipient") or "")
-        ]
-        if len(good) != len(lines):
-            write_atomic(jsonl, b"".join(good))
-            changed += 1
-        kept_sends = len(good)
+        with _rewriting(jsonl, "b") as (source, target, dropped):
+            while lines := list(itertools.islice(source, chunk)):
+                records = [orjson.loads(line) for line in lines]
+                keys = [(r["person_id"], r.get("recipient") or "") for r in records]
+                for line, keep_it in zip(lines, keep(keys), strict=True):
+                    if keep_it:
+                        target.write(line)
+                        kept_sends += 1
+                    else:
+                        dropped.append(1)
+        changed += bool(dropped)
     if table.exists():
-        rows = list(csv.reader(io.StringIO(table.read_text(encoding="utf-8"))))
-        if rows:
-            header, body = rows[0], rows[1:]
-            person, recipient = header.index("person_id"), header.index("recipient")
-            good_rows = [r for r in body if keep(r[person], r[recipient])]
-            if len(good_rows) != len(body):
-                out = io.StringIO()
-                csv.writer(out, lineterminator="\n").writerows([header, *good_rows])
-                write_atomic(table, out.getvalue().encode("utf-8"))
-                changed += 1
+        # Through the csv module, not by lines: a quoted field may hold a line break.
+        with _rewriting(table, "") as (source, target, dropped):
+            reader, writer = csv.reader(source), csv.writer(target, lineterminator="\n")
+            header = next(reader, None)
+            if header is not None:
+                writer.writerow(header)
+                person, recipient = header.index("person_id"), header.index("recipient")
+                while rows := list(itertools.islice(reader, chunk)):
+                    keys = [(row[person], row[recipient]) for row in rows]
+                    for row, keep_it in zip(rows, keep(keys), strict=True):
+                        if keep_it:
+                            writer.writerow(row)
+                        else:
+                            dropped.append(1)
+        changed += bool(dropped)
     return kept_sends, changed
+
+
+@contextlib.contextmanager
+def _rewriting(path: Path, mode: str):
+    """(source, target, dropped): the file is replaced by what was written to target if
+    anything was appended to `dropped`, and left as it was otherwise."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    text = {} if mode else {"encoding": "utf-8", "newline": ""}
+    dropped: list[int] = []
+    try:
+        with open(path, "r" + mode, **text) as source, open(fd, "w" + mode, **text) as target:
+            yield source, target, dropped
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if dropped:
+        os.replace(partial, path)
+    else:
+        partial.unlink()
 
 
 class Upload:
@@ -192,34 +228,58 @@ class Upload:
 
     Lines reach the files before their ledger rows are committed, so a crash in between
     leaves lines of people the ledger does not have; `open` drops those first, and the batch
-    is exported again. Each line is written once, not copied from part files."""
+    is exported again. Workers write each batch's lines to part files, and the kernel copies
+    them onto the end of the upload (copy_file_range): no line passes through this process."""
 
     def __init__(self, out_dir: Path):
         self.jsonl = out_dir / "sends.jsonl"
         self.csv = out_dir / "sends.csv"
+        self.out_dir = out_dir
         self._files: list = []
 
-    def open(self, committed: set[str]) -> int:
-        """Keep only the lines of committed people; returns how many there are."""
-        kept, _ = keep_upload_lines(self.jsonl.parent, lambda person, _: person in committed)
+    def open(self, committed: Callable[[list[str]], list[bool]]) -> int:
+        """Keep only the lines of people for whom `committed` holds; returns how many there
+        are. Part files a crash left behind are removed: their batches are exported again."""
+        kept, _ = keep_upload_lines(self.out_dir, lambda keys: committed([p for p, _ in keys]))
+        shutil.rmtree(self.out_dir / "parts", ignore_errors=True)
         if not self.csv.exists():
             header = io.StringIO()
             csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
             write_atomic(self.csv, header.getvalue().encode("utf-8"))
         if not self.jsonl.exists():
             write_atomic(self.jsonl, b"")
-        self._files = [open(self.jsonl, "ab"), open(self.csv, "ab")]  # noqa: SIM115
+        # Not opened for appending: copy_file_range refuses a target in O_APPEND mode.
+        self._files = [open(path, "r+b", buffering=0) for path in (self.jsonl, self.csv)]  # noqa: SIM115
+        for fh in self._files:
+            fh.seek(0, os.SEEK_END)
         return kept
 
-    def append(self, json_lines: bytes, csv_lines: bytes) -> None:
-        for fh, data in zip(self._files, (json_lines, csv_lines), strict=True):
-            fh.write(data)
-            fh.flush()
+    def append_batch(self, batch_no: int) -> None:
+        """Move the batch's part files onto the end of the upload files."""
+        for fh, part in zip(self._files, upload_parts(self.out_dir, batch_no), strict=True):
+            _append_file(fh, part)
+            part.unlink()
 
     def close(self) -> None:
         for fh in self._files:
             fh.close()
         self._files = []
+
+
+def _append_file(target, path: Path) -> None:
+    with open(path, "rb") as source:
+        remaining = os.fstat(source.fileno()).st_size
+        try:
+            while remaining:
+                copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
+                if not copied:
+                    break
+                remaining -= copied
+        except OSError:  # a file system without it: copy through this process
+            shutil.copyfileobj(source, target)
+            remaining = 0
+        if remaining:
+            shutil.copyfileobj(source, target)
 
 
 def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]]) -> Path:

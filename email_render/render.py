@@ -24,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from email_render.campaign import Campaign, CampaignError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+LINE_BREAK = "\x00"
 INCLUDE = re.compile(r"\{%-?\s*include\s+[\"']([^\"']+)[\"']\s*-?%\}")
 # Names the renderer itself provides, beside the recipient's fields.
 PROVIDED = {
@@ -119,6 +120,11 @@ class Renderer:
         self._preheaders = {
             v.name: self._text_env.from_string(v.preheader) for v in campaign.variants
         }
+        # Both lines in one render, split at a NUL: each render has a fixed cost in Jinja.
+        self._both_lines = {
+            v.name: self._text_env.from_string(f"{v.subject}{LINE_BREAK}{v.preheader}")
+            for v in campaign.variants
+        }
         # Subjects and preheaders use a field or two ("{{ first_name or 'there' }}"), so the
         # same few values recur: render each combination once.
         self._line_fields = {
@@ -185,10 +191,13 @@ class Renderer:
         except TypeError:  # a list or dict among the fields: not worth caching
             key, cached = None, None
         if cached is None:
-            cached = (
-                " ".join(self._subjects[variant].render(context).split()),
-                " ".join(self._preheaders[variant].render(context).split()),
-            )
+            both = self._both_lines[variant].render(context)
+            if both.count(LINE_BREAK) == 1:
+                subject, preheader = both.split(LINE_BREAK)
+            else:  # the data held a NUL itself
+                subject = self._subjects[variant].render(context)
+                preheader = self._preheaders[variant].render(context)
+            cached = (" ".join(subject.split()), " ".join(preheader.split()))
             if key is not None and len(self._lines) < 100_000:
                 self._lines[key] = cached
         return cached

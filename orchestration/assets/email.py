@@ -6,6 +6,7 @@ from datetime import datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from email_render.batch import RecipientExtras
 from email_render.campaign import load_campaigns
 from email_render.delivery import SmtpSettings
 from email_render.journeys import load_journeys
@@ -64,10 +65,8 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
-def _recipient_extras(campaign_id: str) -> sends.RecipientExtras:
-    return sends.RecipientExtras(
-        campaign_id, settings.postal_address(), settings.unsubscribe_base_url()
-    )
+def _recipient_extras(campaign_id: str) -> RecipientExtras:
+    return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
 
 
 @dg.asset(group_name="email", deps=[send_audience], kinds={"jinja", "email"})

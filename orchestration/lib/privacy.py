@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -446,10 +447,18 @@ def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
                     rewritten.writestr(name, data)
             write_atomic(archive_path, buffer.getvalue())
             changed += 1
+    for parts in exports_dir.glob("*/*/parts"):
+        # Upload lines of batches a crashed export had not appended yet; it writes them
+        # again when it resumes.
+        shutil.rmtree(parts)
+        changed += 1
     for out_dir in {path.parent for path in exports_dir.glob("*/*/sends.*")}:
         changed += keep_upload_lines(
             out_dir,
-            lambda person, recipient: person not in people and normalize(recipient) not in emails,
+            lambda keys: [
+                person not in people and normalize(recipient) not in emails
+                for person, recipient in keys
+            ],
         )[1]
     for manifest in exports_dir.glob("*/*/previews/samples.json"):
         samples = json.loads(manifest.read_text(encoding="utf-8"))

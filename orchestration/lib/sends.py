@@ -14,15 +14,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import multiprocessing
 import os
-import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -30,15 +28,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from email_render.assignment import HOLDOUT, assign
+from email_render.assignment import HOLDOUT, assignment_sql
+from email_render.batch import (
+    RenderedBatch,
+    init_worker,
+    picklable,
+    recipients,
+    render_and_write,
+    render_batch_in_worker,
+)
 from email_render.campaign import Campaign
 from email_render.delivery import SmtpSettings, deliver
 from email_render.export import (
     Upload,
     read_messages,
     render_send,
-    serialize,
-    write_messages,
     write_previews,
 )
 from email_render.render import Renderer
@@ -46,6 +50,18 @@ from orchestration.lib import privacy, segment_store
 from orchestration.lib.segments import Segment, compile_condition
 
 BATCH_SIZE = 1_000
+BATCHES_PER_READ = 8
+# The planned sends of a campaign-day (two parameters) not yet in the ledger, with their
+# audience rows.
+PENDING_SENDS = """
+    from email.send_plan as p
+    join email.send_audience as a on p.person_id = a.person_id
+    left join email.send_ledger as l
+        on l.campaign_id = p.campaign_id and l.send_date = p.send_date
+        and l.person_id = p.person_id
+    where p.campaign_id = ? and p.send_date = ? and p.batch_no is not null
+        and l.person_id is null
+"""
 
 
 @dataclass(frozen=True)
@@ -207,9 +223,8 @@ def plan_people(
         " where campaign_id = ? and send_date = ?",
         [campaign.campaign_id, send_date],
     ).fetchall()[0][0]
-    variants = dict(conn.execute("select person_id, variant from audience").fetchall())
     return _guard_and_store(
-        conn, campaign, send_date, caps, batch_size, variants, int(first_batch), append=True
+        conn, campaign, send_date, caps, batch_size, int(first_batch), append=True
     )
 
 
@@ -219,12 +234,13 @@ def _guard_and_store(
     send_date: date,
     caps: FrequencyCaps,
     batch_size: int,
-    variants: dict[str, str] | None = None,
     first_batch: int = 0,
     append: bool = False,
 ) -> int:
-    """Guard the people in the temp table `audience` and store the plan and exclusions.
-    Variants come from `variants` or the campaign's deterministic assignment."""
+    """Guard the people in the temp table `audience` and store the plan and exclusions, all
+    inside the warehouse, so no audience is held in Python. Variants come from the
+    audience's `variant` column when it has one, else from the campaign's deterministic
+    assignment. Returns how many people were planned."""
     conn.execute(
         """
         create or replace temp table recent_sends as
@@ -238,8 +254,13 @@ def _guard_and_store(
         """,
         [send_date, send_date, campaign.campaign_id, send_date],
     )
-    guarded = conn.execute(
+    given = "variant" in {r[0] for r in conn.execute("describe audience").fetchall()}
+    variant, variant_params = (
+        ("a.variant", []) if given else assignment_sql(campaign, "a.person_id")
+    )
+    conn.execute(
         f"""
+        create or replace temp table guarded as
         with frequency as (
             select
                 person_id,
@@ -247,147 +268,51 @@ def _guard_and_store(
                 count(distinct (campaign_id, sent_on)) as sends_this_week
             from recent_sends group by person_id
         )
-        select a.person_id, {GUARD_REASONS} as reason
+        select a.person_id, {GUARD_REASONS} as reason, {variant} as variant
         from audience as a
         join marts.dim_customers as c on a.person_id = c.person_id
         left join frequency as f on a.person_id = f.person_id
         left join privacy.suppression_list as suppressed
             on suppressed.email_hash = {privacy.sql_hash("email", "c.email")}
-        order by a.person_id
         """,
-        [send_date, caps.per_day, caps.per_week, privacy.salt()],
-    ).df()
-    excluded = guarded[guarded["reason"].notna()]
-    eligible = guarded[guarded["reason"].isna()].copy()
-    eligible["variant"] = [
-        variants[p] if variants is not None else assign(campaign, p) for p in eligible["person_id"]
-    ]
-    sending = eligible["variant"] != HOLDOUT
-    eligible["batch_no"] = None
-    eligible.loc[sending, "batch_no"] = [
-        first_batch + i // batch_size for i in range(int(sending.sum()))
-    ]
-    frame = eligible.assign(
-        campaign_id=campaign.campaign_id, send_date=send_date, planned_at=pd.Timestamp.now()
+        [send_date, caps.per_day, caps.per_week, *variant_params, privacy.salt()],
     )
-    exclusions = excluded.assign(campaign_id=campaign.campaign_id, send_date=send_date)
+    key = [campaign.campaign_id, send_date]
     conn.execute("begin transaction")
-    conn.register("_plan", frame)
-    conn.execute(
-        "insert into email.send_plan select campaign_id, send_date, person_id, variant, batch_no, planned_at from _plan"
-    )
-    conn.register("_exclusions", exclusions)
-    if not append:
-        conn.execute(
-            "delete from email.send_exclusions where campaign_id = ? and send_date = ?",
-            [campaign.campaign_id, send_date],
-        )
-    conn.execute(
-        "insert into email.send_exclusions select campaign_id, send_date, person_id, reason from _exclusions"
-    )
-    conn.execute("commit")
-    conn.unregister("_plan")
-    conn.unregister("_exclusions")
-    return len(eligible)
-
-
-_worker_renderer: Renderer | None = None
-
-
-def unsubscribe_url(base_url: str, campaign_id: str, person_id: str) -> str:
-    token = hashlib.sha256(f"{campaign_id}:{person_id}".encode()).hexdigest()[:24]
-    return f"{base_url}?p={person_id}&c={campaign_id}&t={token}"
-
-
-@dataclass(frozen=True)
-class RecipientExtras:
-    """What every message adds to the customer view: the footer's postal address and a
-    per-person unsubscribe link. A plain object, so export workers can take it along."""
-
-    campaign_id: str
-    postal_address: str
-    unsubscribe_base_url: str
-
-    def __call__(self, recipient: dict) -> dict:
-        return {
-            "postal_address": self.postal_address,
-            "unsubscribe_url": unsubscribe_url(
-                self.unsubscribe_base_url, self.campaign_id, recipient["person_id"]
-            ),
-        }
-
-
-def recipients(rows: list[dict], recipient_extra: Callable[[dict], dict]) -> list[dict]:
-    """Rows of the send plan joined to the audience, ready to render."""
-    for recipient in rows:
-        recipient.pop("_batch_no", None)
-        recipient["products"] = recipient.get("products") or []
-        recipient["cart_items"] = recipient.get("cart_items") or []
-        recipient["browsed_items"] = recipient.get("browsed_items") or []
-        recipient.update(recipient_extra(recipient))
-    return rows
-
-
-_worker_extra: Callable[[dict], dict] | None = None
-
-
-def _picklable(value) -> bool:
     try:
-        pickle.dumps(value)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        return False
-    return True
-
-
-def _init_worker(campaign: Campaign, recipient_extra=None) -> None:
-    global _worker_renderer, _worker_extra
-    _worker_renderer = Renderer(campaign)
-    _worker_extra = recipient_extra
-
-
-@dataclass
-class RenderedBatch:
-    """A batch whose messages are on disk: its ledger rows and its upload lines."""
-
-    ledger: list[tuple[str, str, str]]
-    json_lines: bytes
-    csv_lines: bytes
-
-
-def render_and_write(
-    renderer: Renderer,
-    rows: list[dict],
-    batch_no: int,
-    out_dir: Path,
-    day: str,
-    sender: str,
-    domain: str,
-) -> RenderedBatch:
-    """Render a batch and write its messages; the upload lines go back to the exporter,
-    which appends them in batch order."""
-    sends_of_batch = [
-        serialize(*render_send(renderer, r, r["variant"], day, sender, domain), batch_no)
-        for r in rows
-    ]
-    write_messages(out_dir, batch_no, sends_of_batch)
-    return RenderedBatch(
-        [(s.person_id, s.variant, s.message_id) for s in sends_of_batch],
-        b"".join(s.json_line for s in sends_of_batch),
-        b"".join(s.csv_line for s in sends_of_batch),
-    )
-
-
-def _render_batch(args) -> RenderedBatch:
-    rows, *rest = args
-    if isinstance(rows, pa.Table):
-        # Built from Arrow here rather than in the exporting process, which stays free to
-        # read and commit: the conversion to Python objects runs on every core.
-        rows = recipients(rows.to_pylist(), _worker_extra)
-    return render_and_write(_worker_renderer, rows, *rest)
+        # Batches are cut from the people who are mailed, in person_id order, so a batch is
+        # the same on every rerun.
+        planned = conn.execute(
+            f"""
+            insert into email.send_plan
+            select ?, ?, person_id, variant,
+                case when variant <> '{HOLDOUT}' then ? + (row_number() over (
+                    partition by variant = '{HOLDOUT}' order by person_id
+                ) - 1) // ? end,
+                ?
+            from guarded where reason is null
+            """,
+            [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
+        ).fetchall()[0][0]
+        if not append:
+            conn.execute(
+                "delete from email.send_exclusions where campaign_id = ? and send_date = ?", key
+            )
+        conn.execute(
+            "insert into email.send_exclusions"
+            " select ?, ?, person_id, reason from guarded where reason is not null",
+            key,
+        )
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    conn.execute("drop table guarded")
+    return planned
 
 
 def render_workers() -> int:
-    return int(os.environ.get("MAILPIPE_RENDER_WORKERS", os.cpu_count() or 1))
+    return int(os.environ.get("MAILPIPE_RENDER_WORKERS") or os.cpu_count() or 1)
 
 
 def export(
@@ -413,35 +338,38 @@ def export(
     key = [campaign.campaign_id, send_date]
 
     def batches_of_rows(as_arrow: bool):
-        """(batch_no, rows) for every pending batch, streamed from one query on a cursor of
-        its own, so the ledger commits on `conn` can interleave. Rows come as an Arrow
-        table for the workers to convert, or as recipient dicts."""
+        """(batch_no, rows) for every pending batch, on a cursor of its own so the ledger
+        commits on `conn` can interleave. Rows come as an Arrow table for the workers to
+        convert, or as recipient dicts.
+
+        Read a few batches at a time rather than in one sorted query: sorting every wide row
+        (products and cart lists included) held the whole audience in DuckDB's memory."""
         reader = conn.cursor()
-        reader.execute(
-            """
-            select p.batch_no as _batch_no, p.variant, a.* from email.send_plan as p
-            join email.send_audience as a on p.person_id = a.person_id
-            left join email.send_ledger as l
-                on l.campaign_id = p.campaign_id and l.send_date = p.send_date
-                and l.person_id = p.person_id
-            where p.campaign_id = ? and p.send_date = ? and p.batch_no is not null
-                and l.person_id is null
-            order by p.batch_no, p.person_id
+        pending = reader.execute(
+            f"""
+            select p.batch_no, min(p.person_id), max(p.person_id)
+            {PENDING_SENDS} group by p.batch_no order by p.batch_no
             """,
             key,
-        )
-        carry = None
-        for chunk in reader.to_arrow_reader(BATCH_SIZE):
-            table = pa.Table.from_batches([chunk])
-            if carry is not None:
-                table = pa.concat_tables([carry, table])
+        ).fetchall()
+        for first in range(0, len(pending), BATCHES_PER_READ):
+            group = pending[first : first + BATCHES_PER_READ]
+            low, high = min(g[1] for g in group), max(g[2] for g in group)
+            # The person_id bounds are implied by the batches; stated on the audience too,
+            # they let DuckDB skip its row groups outside them.
+            table = reader.sql(
+                f"""
+                select p.batch_no as _batch_no, p.variant, a.*
+                {PENDING_SENDS} and p.batch_no between ? and ?
+                    and p.person_id between ? and ? and a.person_id between ? and ?
+                order by p.batch_no, p.person_id
+                """,
+                params=[*key, group[0][0], group[-1][0], low, high, low, high],
+            ).to_arrow_table()
             numbers = table.column("_batch_no").to_numpy()
             edges = [0, *(np.flatnonzero(numbers[1:] != numbers[:-1]) + 1), len(numbers)]
-            for start, end in itertools.pairwise(edges[:-1]):
+            for start, end in itertools.pairwise(edges):
                 yield int(numbers[start]), _payload(table.slice(start, end - start), as_arrow)
-            carry = table.slice(edges[-2]).combine_chunks()
-        if carry is not None and carry.num_rows:
-            yield int(carry.column("_batch_no")[0].as_py()), _payload(carry, as_arrow)
         reader.close()
 
     def _payload(table: pa.Table, as_arrow: bool):
@@ -450,36 +378,41 @@ def export(
         return recipients(table.to_pylist(), recipient_extra)
 
     def commit(batch_no: int, batch: RenderedBatch) -> None:
-        upload.append(batch.json_lines, batch.csv_lines)
+        upload.append_batch(batch_no)
         if after_batch_written is not None:
             after_batch_written(batch_no)
-        ledger = pd.DataFrame(batch.ledger, columns=["person_id", "variant", "message_id"])
-        conn.register("_sent", ledger)
-        conn.execute(
-            """
-            insert into email.send_ledger
-            select ?, ?, s.person_id, s.variant, s.message_id, current_timestamp, null from _sent as s
-            where not exists (
-                select 1 from email.send_ledger as l
-                where l.campaign_id = ? and l.send_date = ? and l.person_id = s.person_id
-            )
-            """,
-            [*key, *key],
+        person_ids, variants, message_ids = zip(*batch.ledger, strict=True)
+        conn.register(
+            "_sent",
+            pa.table({"person_id": person_ids, "variant": variants, "message_id": message_ids}),
         )
+        # The primary key keeps a send from being recorded twice; checking it through the
+        # index rather than an anti-join on the ledger keeps each commit's cost flat.
+        result.exported_now += conn.execute(
+            """
+            insert or ignore into email.send_ledger
+            select ?, ?, person_id, variant, message_id, current_timestamp, null from _sent
+            """,
+            key,
+        ).fetchall()[0][0]
         conn.unregister("_sent")
-        result.exported_now += len(batch.ledger)
 
-    committed = {
-        row[0]
-        for row in conn.execute(
-            "select person_id from email.send_ledger where campaign_id = ? and send_date = ?", key
-        ).fetchall()
-    }
+    def committed(person_ids: list[str]) -> list[bool]:
+        found = {
+            row[0]
+            for row in conn.execute(
+                "select person_id from email.send_ledger"
+                " where campaign_id = ? and send_date = ? and person_id in (select unnest(?))",
+                [*key, person_ids],
+            ).fetchall()
+        }
+        return [p in found for p in person_ids]
+
     upload = Upload(out_dir)
     already = upload.open(committed)
     try:
         workers = render_workers() if workers is None else workers
-        in_workers = workers > 1 and _picklable(recipient_extra)
+        in_workers = workers > 1 and picklable(recipient_extra)
         pending = batches_of_rows(as_arrow=in_workers)
         first = next(pending, None)
         second = next(pending, None)
@@ -501,7 +434,7 @@ def export(
             # batch's files; this process commits the ledger in batch order, after the files.
             queued = itertools.chain([first, second], pending)
             with multiprocessing.get_context("spawn").Pool(
-                workers, _init_worker, (campaign, recipient_extra if in_workers else None)
+                workers, init_worker, (campaign, recipient_extra if in_workers else None)
             ) as pool:
                 in_flight: deque = deque()
                 exhausted = False
@@ -513,7 +446,9 @@ def export(
                             break
                         batch_no, rows = batch
                         job = (rows, batch_no, out_dir, day, sender, domain)
-                        in_flight.append((batch_no, pool.apply_async(_render_batch, (job,))))
+                        in_flight.append(
+                            (batch_no, pool.apply_async(render_batch_in_worker, (job,)))
+                        )
                     if in_flight:
                         batch_no, rendered = in_flight.popleft()
                         commit(batch_no, rendered.get())

@@ -65,6 +65,16 @@ def test_each_variant_gets_its_own_subject():
     assert renderer.render(_recipient(), "b").subject == "shoes picks"
 
 
+def test_subject_and_preheader_stay_apart_whatever_the_data_holds():
+    campaign = _campaign(
+        variants=(Variant("a", "{{ first_name }} picks", preheader="For {{ first_name }}"),)
+    )
+    renderer = Renderer(campaign)
+    for name in ("Ann", "A\x00B", "\x00", "Bo\x00\x00"):
+        email = renderer.render(_recipient(first_name=name), "a")
+        assert (email.subject, email.preheader) == (f"{name} picks", f"For {name}")
+
+
 def test_missing_data_falls_back_to_friendly_defaults():
     email = Renderer(_campaign()).render(
         _recipient(first_name=None, favourite_category=None, products=[])

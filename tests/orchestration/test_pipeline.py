@@ -300,6 +300,7 @@ CRASHING_EXPORT = """
 import os, sys
 from datetime import date
 import duckdb
+from email_render.batch import RecipientExtras
 from email_render.campaign import load_campaigns
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration.lib import sends, settings
@@ -315,7 +316,7 @@ def die(batch_no):
 with duckdb.connect(str(settings.warehouse_path())) as conn:
     sends.plan(conn, campaign, day, sends.FrequencyCaps(per_day=5, per_week=50), load_segments(settings.segments_dir()), batch_size=40)
     out = settings.exports_dir() / "crash-test" / day.isoformat()
-    extra = sends.RecipientExtras("crash-test", "x", "https://u.example.com/")
+    extra = RecipientExtras("crash-test", "x", "https://u.example.com/")
     run = sends.CampaignRun(campaign, renderer, day, out, extra, "s@example.com", "example.com")
     sends.export(run, conn, after_batch_written=die)
 """

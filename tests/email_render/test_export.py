@@ -1,0 +1,93 @@
+import csv
+import io
+import zipfile
+
+from email_render.export import (
+    CSV_COLUMNS,
+    Rendered,
+    Upload,
+    keep_upload_lines,
+    upload_parts,
+    write_batch,
+)
+
+
+def _send(person_id: str, subject: str = "Hi") -> Rendered:
+    record = {c: f"{c}-{person_id}" for c in CSV_COLUMNS if c != "eml_file"}
+    record.update(person_id=person_id, recipient=f"{person_id}@example.com", subject=subject)
+    record.update(html="<p>x</p>", text="x")
+    return Rendered(record, f"Subject: {subject}\r\n\r\nbody".encode())
+
+
+def _upload_people(out_dir):
+    jsonl = [line for line in (out_dir / "sends.jsonl").read_text().splitlines() if line]
+    rows = list(csv.DictReader(io.StringIO((out_dir / "sends.csv").read_text())))
+    return [line.split('"person_id":"')[1].split('"')[0] for line in jsonl], rows
+
+
+def test_batches_reach_the_upload_in_batch_order_and_leave_no_part_files(tmp_path):
+    upload = Upload(tmp_path)
+    upload.open(lambda people: [True] * len(people))
+    batches = {0: ["p1", "p2"], 1: ["p3"], 2: ["p4", "p5"]}
+    for batch_no, people in batches.items():
+        write_batch(tmp_path, batch_no, [_send(p) for p in people])
+    for batch_no in sorted(batches):
+        upload.append_batch(batch_no)
+    upload.close()
+    in_jsonl, rows = _upload_people(tmp_path)
+    assert in_jsonl == [r["person_id"] for r in rows] == ["p1", "p2", "p3", "p4", "p5"]
+    assert rows[3]["eml_file"] == "eml/batch-000002.zip/p4.eml"
+    with zipfile.ZipFile(tmp_path / "eml" / "batch-000002.zip") as archive:
+        assert archive.read("p4.eml").startswith(b"Subject: Hi")
+    assert not any((tmp_path / "parts").iterdir())
+
+
+def test_reopening_keeps_only_committed_lines_and_drops_stale_part_files(tmp_path):
+    upload = Upload(tmp_path)
+    upload.open(lambda people: [True] * len(people))
+    write_batch(tmp_path, 0, [_send("p1"), _send("p2")])
+    upload.append_batch(0)
+    upload.close()
+    write_batch(tmp_path, 1, [_send("p3")])  # a crash before this batch was appended
+    asked = []
+
+    def committed(people):
+        asked.append(len(people))
+        return [p == "p1" for p in people]
+
+    assert Upload(tmp_path).open(committed) == 1
+    assert _upload_people(tmp_path)[0] == ["p1"]
+    assert not upload_parts(tmp_path, 1)[0].exists()
+
+
+def test_filtering_the_upload_streams_in_chunks_and_keeps_awkward_csv_fields(tmp_path):
+    upload = Upload(tmp_path)
+    upload.open(lambda people: [True] * len(people))
+    people = [f"p{i}" for i in range(25)]
+    write_batch(tmp_path, 0, [_send(p, subject='two\nlines, "quoted"') for p in people])
+    upload.append_batch(0)
+    upload.close()
+    chunks = []
+
+    def keep(keys):
+        chunks.append(len(keys))
+        return [int(person[1:]) % 2 == 0 for person, _ in keys]
+
+    kept, changed = keep_upload_lines(tmp_path, keep, chunk=10)
+    assert (kept, changed) == (13, 2)
+    assert max(chunks) == 10
+    in_jsonl, rows = _upload_people(tmp_path)
+    assert in_jsonl == [r["person_id"] for r in rows] == people[::2]
+    assert rows[0]["subject"] == 'two\nlines, "quoted"'
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_upload_nobody_left_is_not_rewritten(tmp_path):
+    upload = Upload(tmp_path)
+    upload.open(lambda people: [True] * len(people))
+    write_batch(tmp_path, 0, [_send("p1")])
+    upload.append_batch(0)
+    upload.close()
+    before = (tmp_path / "sends.jsonl").stat().st_mtime_ns
+    assert keep_upload_lines(tmp_path, lambda keys: [True] * len(keys)) == (1, 0)
+    assert (tmp_path / "sends.jsonl").stat().st_mtime_ns == before
