@@ -12,7 +12,9 @@ import itertools
 import json
 import os
 import shutil
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -115,10 +117,68 @@ def upload_parts(out_dir: Path, batch_no: int) -> tuple[Path, Path]:
 
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    with open(fd, "wb") as fh:
+        fh.write(data)
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_CENTRAL_HEADER = struct.Struct("<4s6H3L5H2L")
+_END_OF_ARCHIVE = struct.Struct("<4s4H2LH")
+_UTF8_NAMES = 0x800
+_JAN_1_1980 = 0x21  # MS-DOS date; time 00:00
+_OWNER_READ_WRITE = 0o100600 << 16  # a regular file, rw------- (Unix attributes, made by 3)
+_MAX_ENTRIES, _MAX_BYTES = 0xFFFE, 0xFFFFFFFF - 0xFFFF
+
+
+def stored_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    """A zip archive of (name, data) entries, stored uncompressed, files readable by their
+    owner only. Written here rather than with zipfile, which spent 10 µs an entry in
+    Python on headers for 5 KB messages, a twentieth of an export's time; past the
+    classic format's limits (65,535 entries or 4 GiB) zipfile writes it, as ZIP64."""
+    total = sum(len(data) + 2 * len(name) + 100 for name, data in entries)
+    if len(entries) > _MAX_ENTRIES or total > _MAX_BYTES:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in entries:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = _OWNER_READ_WRITE
+                archive.writestr(info, data)
+        return buffer.getvalue()
+    parts, central, offset = [], [], 0
+    for name, data in entries:
+        encoded, crc, size = name.encode("utf-8"), zlib.crc32(data), len(data)
+        local = _LOCAL_HEADER.pack(
+            b"PK\x03\x04", 20, _UTF8_NAMES, 0, 0, _JAN_1_1980, crc, size, size, len(encoded), 0
+        )
+        parts += (local, encoded, data)
+        central.append(
+            _CENTRAL_HEADER.pack(
+                b"PK\x01\x02",
+                0x0314,
+                20,
+                _UTF8_NAMES,
+                0,
+                0,
+                _JAN_1_1980,
+                crc,
+                size,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                _OWNER_READ_WRITE,
+                offset,
+            )
+            + encoded
+        )
+        offset += len(local) + len(encoded) + size
+    directory = b"".join(central)
+    end = _END_OF_ARCHIVE.pack(
+        b"PK\x05\x06", 0, 0, len(entries), len(entries), len(directory), offset, 0
+    )
+    return b"".join([*parts, directory, end])
 
 
 def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
@@ -130,16 +190,8 @@ def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
     batch's archive is either whole or absent."""
     path = message_archive(out_dir, batch_no)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for send in sends:
-            info = zipfile.ZipInfo(
-                f"{send.record['person_id']}.eml", date_time=(1980, 1, 1, 0, 0, 0)
-            )
-            info.external_attr = 0o600 << 16
-            archive.writestr(info, send.eml)
     partial = path.with_name(path.name + ".partial")
-    _write_private(partial, buffer.getbuffer())
+    _write_private(partial, stored_zip([(f"{s.record['person_id']}.eml", s.eml) for s in sends]))
     os.replace(partial, path)
 
     jsonl, table = upload_parts(out_dir, batch_no)

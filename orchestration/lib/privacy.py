@@ -10,7 +10,6 @@ owner only: without it the hashes cannot be tested against a guessed address.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from email_render.export import keep_upload_lines, write_atomic
+from email_render.export import keep_upload_lines, stored_zip, write_atomic
 from orchestration.lib import settings
 
 SCHEMA = "privacy"
@@ -441,11 +440,7 @@ def scrub_exports(exports_dir: Path, people: set[str], emails: set[str]) -> int:
             gone = [n for n in names if n.removesuffix(".eml") in people]
             kept = {n: archive.read(n) for n in names if n not in gone} if gone else {}
         if gone:
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as rewritten:
-                for name, data in kept.items():
-                    rewritten.writestr(name, data)
-            write_atomic(archive_path, buffer.getvalue())
+            write_atomic(archive_path, stored_zip(list(kept.items())))
             changed += 1
     for parts in exports_dir.glob("*/*/parts"):
         # Upload lines of batches a crashed export had not appended yet; it writes them

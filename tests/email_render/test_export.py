@@ -1,12 +1,17 @@
 import csv
 import io
+import stat
 import zipfile
 
+import pytest
+
+from email_render import export
 from email_render.export import (
     CSV_COLUMNS,
     Rendered,
     Upload,
     keep_upload_lines,
+    stored_zip,
     upload_parts,
     write_batch,
 )
@@ -91,3 +96,20 @@ def test_an_upload_nobody_left_is_not_rewritten(tmp_path):
     before = (tmp_path / "sends.jsonl").stat().st_mtime_ns
     assert keep_upload_lines(tmp_path, lambda keys: [True] * len(keys)) == (1, 0)
     assert (tmp_path / "sends.jsonl").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("classic_format", [True, False], ids=["own writer", "zipfile, ZIP64"])
+def test_message_archives_read_back_whole_with_private_modes(classic_format, monkeypatch):
+    if not classic_format:
+        monkeypatch.setattr(export, "_MAX_ENTRIES", 1)
+    entries = [
+        ("p1.eml", b"Subject: a\r\n\r\nbody"),
+        ("zoë-2.eml", b""),
+        ("p3.eml", bytes(range(256)) * 40),
+    ]
+    with zipfile.ZipFile(io.BytesIO(stored_zip(entries))) as archive:
+        assert archive.testzip() is None  # every CRC matches
+        assert [(i.filename, archive.read(i)) for i in archive.infolist()] == entries
+        for info in archive.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            assert stat.S_IMODE(info.external_attr >> 16) == 0o600
