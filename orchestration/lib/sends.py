@@ -307,7 +307,8 @@ def _guard_and_store(
     except Exception:
         conn.execute("rollback")
         raise
-    conn.execute("drop table guarded")
+    for table in ("guarded", "recent_sends", "audience"):
+        conn.execute(f"drop table {table}")  # temp tables live in memory until dropped
     return planned
 
 
