@@ -316,6 +316,8 @@ class Upload:
         for fh in self._files:
             fh.close()
         self._files = []
+        with contextlib.suppress(OSError):  # left in place if a batch's parts are still there
+            (self.out_dir / "parts").rmdir()
 
 
 def _append_file(target, path: Path) -> None:

@@ -44,7 +44,7 @@ def test_batches_reach_the_upload_in_batch_order_and_leave_no_part_files(tmp_pat
     assert rows[3]["eml_file"] == "eml/batch-000002.zip/p4.eml"
     with zipfile.ZipFile(tmp_path / "eml" / "batch-000002.zip") as archive:
         assert archive.read("p4.eml").startswith(b"Subject: Hi")
-    assert not any((tmp_path / "parts").iterdir())
+    assert not (tmp_path / "parts").exists()
 
 
 def test_reopening_keeps_only_committed_lines_and_drops_stale_part_files(tmp_path):
