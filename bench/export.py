@@ -17,9 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-# The warehouse and pipeline modules are imported inside the functions: the export's worker
-# processes import this module again as they start (it is __main__), and should pay only for
-# the renderer, as they do in a pipeline run.
+import duckdb
+
+from email_render.batch import RecipientExtras
+from email_render.campaign import load_campaigns
+from email_render.render import TEMPLATES_DIR, Renderer
+from orchestration.lib import sends, settings, warehouse
 
 
 def _kib(pid: int | str, field: str) -> int:
@@ -74,7 +77,6 @@ def _cpu_seconds(who: str) -> float:
 def _prepare(db: Path, recipients: int) -> None:
     """Replicate the audience to `recipients` people and clear the day's plan and ledger. In
     a process of its own, so its memory is not counted as the export's."""
-    import duckdb
 
     with duckdb.connect(str(db)) as conn:
         people = conn.execute("select count(*) from email.send_audience").fetchall()[0][0]
@@ -101,13 +103,6 @@ def _prepare(db: Path, recipients: int) -> None:
 
 
 def main() -> int:
-    import duckdb
-
-    from email_render.batch import RecipientExtras
-    from email_render.campaign import load_campaigns
-    from email_render.render import TEMPLATES_DIR, Renderer
-    from orchestration.lib import sends, settings, warehouse
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--from-bench", type=int, default=100_000, help="bench folder to copy")

@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
+import sys
+import types
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -312,6 +315,21 @@ def _guard_and_store(
     return planned
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """While a pool starts its workers, show multiprocessing an empty __main__.
+
+    Spawn imports the parent's __main__ into every worker, for functions defined there.
+    Ours live in email_render.batch; the parent's __main__ is `dagster asset materialize` or
+    a bench script, which cost each worker 0.7 s or more of imports and 70 MB or more."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def render_workers() -> int:
     return int(os.environ.get("MAILPIPE_RENDER_WORKERS") or os.cpu_count() or 1)
 
@@ -434,9 +452,11 @@ def export(
             # spawn, not fork: the orchestrator's process has threads. Workers render and write a
             # batch's files; this process commits the ledger in batch order, after the files.
             queued = itertools.chain([first, second], pending)
-            with multiprocessing.get_context("spawn").Pool(
-                workers, init_worker, (campaign, recipient_extra if in_workers else None)
-            ) as pool:
+            with _main_module_hidden():
+                pool = multiprocessing.get_context("spawn").Pool(
+                    workers, init_worker, (campaign, recipient_extra if in_workers else None)
+                )
+            with pool:
                 in_flight: deque = deque()
                 exhausted = False
                 while not exhausted or in_flight:

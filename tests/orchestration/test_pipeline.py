@@ -366,6 +366,35 @@ def test_killing_the_export_halfway_and_rerunning_neither_duplicates_nor_loses_a
     assert oct(os.stat(out / "sends.jsonl").st_mode & 0o777) == "0o600"
 
 
+def test_export_workers_do_not_import_the_command_that_started_the_export(pipeline, tmp_path):
+    """multiprocessing's spawn imports the parent's __main__ into every worker: for
+    `dagster asset materialize` that is Dagster's whole command line, per worker."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "main-imported-by-a-worker"
+    script = tmp_path / "export_command"  # a file, like the dagster console script
+    script.write_text(
+        "import pathlib, sys\n"
+        f"if __name__ == '__mp_main__':\n    pathlib.Path({str(marker)!r}).touch()\n"
+        "if __name__ == '__main__':\n"
+        "    exec(sys.argv.pop(1))\n"
+    )
+    day = "2026-11-02"
+    env = {**os.environ, "MAILPIPE_RENDER_WORKERS": "2"}
+    done = subprocess.run(
+        [sys.executable, str(script), CRASHING_EXPORT, "-1", day],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = settings.exports_dir() / "crash-test" / day
+    assert len(pd.read_json(out / "sends.jsonl", lines=True)) > 80  # several batches, in workers
+    assert not marker.exists()
+
+
 def test_exported_messages_are_delivered_once_over_smtp(pipeline):
     import socket
     from datetime import date
