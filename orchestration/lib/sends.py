@@ -396,10 +396,10 @@ def export(
             return table.combine_chunks()
         return recipients(table.to_pylist(), recipient_extra)
 
-    def commit(batch_no: int, batch: RenderedBatch) -> None:
-        upload.append_batch(batch_no)
+    def commit(batch: RenderedBatch) -> None:
+        upload.append_batch(batch.batch_no)
         if after_batch_written is not None:
-            after_batch_written(batch_no)
+            after_batch_written(batch.batch_no)
         person_ids, variants, message_ids = zip(*batch.ledger, strict=True)
         conn.register(
             "_sent",
@@ -439,15 +439,9 @@ def export(
             if in_workers:  # one batch only: render it here
                 first = (first[0], recipients(first[1].to_pylist(), recipient_extra))
             for batch_no, rows in (b for b in (first, second) if b is not None):
-                commit(
-                    batch_no,
-                    render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain),
-                )
+                commit(render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain))
             for batch_no, rows in pending:
-                commit(
-                    batch_no,
-                    render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain),
-                )
+                commit(render_and_write(renderer, rows, batch_no, out_dir, day, sender, domain))
         elif first is not None:
             # spawn, not fork: the orchestrator's process has threads. Workers render and write a
             # batch's files; this process commits the ledger in batch order, after the files.
@@ -467,12 +461,9 @@ def export(
                             break
                         batch_no, rows = batch
                         job = (rows, batch_no, out_dir, day, sender, domain)
-                        in_flight.append(
-                            (batch_no, pool.apply_async(render_batch_in_worker, (job,)))
-                        )
+                        in_flight.append(pool.apply_async(render_batch_in_worker, (job,)))
                     if in_flight:
-                        batch_no, rendered = in_flight.popleft()
-                        commit(batch_no, rendered.get())
+                        commit(in_flight.popleft().get())
     finally:
         upload.close()
     result.upload_jsonl, result.upload_csv = upload.jsonl, upload.csv
