@@ -144,13 +144,19 @@ def _schedule(data: dict, path: Path) -> tuple[dict | None, str | None]:
     return {"every": "day"}, None
 
 
-def load_campaign(path: Path, templates_dir: Path) -> Campaign:
+def read_mapping(path: Path, kind: str) -> dict:
+    """The one mapping of fields a campaign or journey file holds, or an error naming it."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CampaignError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise CampaignError(f"{path}: a campaign file holds one mapping of fields")
+        raise CampaignError(f"{path}: a {kind} file holds one mapping of fields")
+    return data
+
+
+def load_campaign(path: Path, templates_dir: Path) -> Campaign:
+    data = read_mapping(path, "campaign")
     campaign_id = _text(data, "campaign_id", path)
     if not ID_PATTERN.match(campaign_id):
         _fail(path, "campaign_id", f"must match {ID_PATTERN.pattern}, got {campaign_id!r}")

@@ -44,10 +44,18 @@ UPLOAD_COLUMNS = [
 CSV_COLUMNS = [c for c in UPLOAD_COLUMNS if c not in ("html", "text")] + ["eml_file"]
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only to a file this call creates
+    with open(fd, "wb") as fh:
+        fh.write(data)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write under a temporary name and rename, so the file is whole or absent; readable by
+    its owner only from the moment it exists, as exports hold personal data."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.chmod(partial, 0o600)  # exports hold personal data: readable by their owner only
+    _write_private(partial, data)
     os.replace(partial, path)
 
 
@@ -113,12 +121,6 @@ def upload_parts(out_dir: Path, batch_no: int) -> tuple[Path, Path]:
     them to the upload in batch order."""
     folder = out_dir / "parts"
     return folder / f"batch-{batch_no:06d}.jsonl", folder / f"batch-{batch_no:06d}.csv"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "wb") as fh:
-        fh.write(data)
 
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
@@ -190,9 +192,7 @@ def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
     batch's archive is either whole or absent."""
     path = message_archive(out_dir, batch_no)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    _write_private(partial, stored_zip([(f"{s.record['person_id']}.eml", s.eml) for s in sends]))
-    os.replace(partial, path)
+    write_atomic(path, stored_zip([(f"{s.record['person_id']}.eml", s.eml) for s in sends]))
 
     jsonl, table = upload_parts(out_dir, batch_no)
     jsonl.parent.mkdir(exist_ok=True)

@@ -23,15 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from email_render.campaign import (
     ID_PATTERN,
     Campaign,
-    CampaignError,
     Variant,
     _fail,
     check_unique_ids,
+    read_mapping,
 )
 
 TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
@@ -56,12 +54,7 @@ class Journey:
 
 
 def load_journey(path: Path, templates_dir: Path) -> Journey:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CampaignError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CampaignError(f"{path}: a journey file holds one mapping of fields")
+    data = read_mapping(path, "journey")
     journey_id = data.get("journey_id")
     if not isinstance(journey_id, str) or not ID_PATTERN.match(journey_id):
         _fail(path, "journey_id", f"must match {ID_PATTERN.pattern}, got {journey_id!r}")

@@ -227,7 +227,7 @@ def plan_people(
         [campaign.campaign_id, send_date],
     ).fetchall()[0][0]
     return _guard_and_store(
-        conn, campaign, send_date, caps, batch_size, int(first_batch), append=True
+        conn, campaign, send_date, caps, batch_size, int(first_batch), incremental=True
     )
 
 
@@ -238,12 +238,14 @@ def _guard_and_store(
     caps: FrequencyCaps,
     batch_size: int,
     first_batch: int = 0,
-    append: bool = False,
+    incremental: bool = False,
 ) -> int:
     """Guard the people in the temp table `audience` and store the plan and exclusions, all
-    inside the warehouse, so no audience is held in Python. Variants come from the
-    audience's `variant` column when it has one, else from the campaign's deterministic
-    assignment. Returns how many people were planned."""
+    inside the warehouse, so no audience is held in Python. Returns how many were planned.
+
+    A campaign's whole audience gets the campaign's deterministic assignment and replaces
+    the day's exclusions; an incremental plan (a trigger's newcomers) brings its variants in
+    `audience.variant` and adds to the exclusions."""
     conn.execute(
         """
         create or replace temp table recent_sends as
@@ -257,9 +259,8 @@ def _guard_and_store(
         """,
         [send_date, send_date, campaign.campaign_id, send_date],
     )
-    given = "variant" in {r[0] for r in conn.execute("describe audience").fetchall()}
     variant, variant_params = (
-        ("a.variant", []) if given else assignment_sql(campaign, "a.person_id")
+        ("a.variant", []) if incremental else assignment_sql(campaign, "a.person_id")
     )
     conn.execute(
         f"""
@@ -297,7 +298,7 @@ def _guard_and_store(
             """,
             [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
         ).fetchall()[0][0]
-        if not append:
+        if not incremental:
             conn.execute(
                 "delete from email.send_exclusions where campaign_id = ? and send_date = ?", key
             )
