@@ -22,7 +22,8 @@ import duckdb
 from email_render.batch import RecipientExtras
 from email_render.campaign import load_campaigns
 from email_render.render import TEMPLATES_DIR, Renderer
-from orchestration.lib import sends, settings, warehouse
+from orchestration import settings, warehouse
+from orchestration.sends import exporting, planning
 
 
 def _kib(pid: int | str, field: str) -> int:
@@ -132,9 +133,11 @@ def main() -> int:
             send_date = warehouse.as_of(conn).date()
             before_kib = _kib("self", "VmRSS")
             started = time.perf_counter()
-            sends.plan(conn, campaign, send_date, sends.FrequencyCaps(per_day=99, per_week=99))
+            planning.plan(
+                conn, campaign, send_date, planning.FrequencyCaps(per_day=99, per_week=99)
+            )
             planned = time.perf_counter() - started
-            run = sends.CampaignRun(
+            run = exporting.CampaignRun(
                 campaign,
                 Renderer(campaign),
                 send_date,
@@ -149,7 +152,7 @@ def main() -> int:
             workers.start()
             cpu_before = {who: _cpu_seconds(who) for who in CPU}
             started = time.perf_counter()
-            result = sends.export(run, conn)
+            result = exporting.export(run, conn)
             seconds = time.perf_counter() - started
             worker_kib = workers.stop()
             cpu = {who: _cpu_seconds(who) - cpu_before[who] for who in CPU}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from orchestration.lib import settings
+from orchestration import settings
 
 STAGES = ["generate", "load", "models", "ml", "customer_view", "email"]
 

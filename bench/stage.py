@@ -37,8 +37,8 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     if args.stage == "generate":
-        from orchestration.lib import settings
-        from orchestration.lib.demo_data import DemoParams, generate
+        from orchestration import settings
+        from orchestration.demo.generator import DemoParams, generate
 
         counts = generate(
             settings.landing_dir(),

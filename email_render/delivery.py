@@ -1,10 +1,9 @@
 """Optional delivery of exported messages over SMTP. Credentials come from the environment
-(MAILPIPE_SMTP_*), never from the repository; without a host nothing is delivered and the
+(MAILPIPE_SMTP_*, read by orchestration.settings), never from the repository; without a host nothing is delivered and the
 exported files are the hand-over to an email service."""
 
 from __future__ import annotations
 
-import os
 import smtplib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,20 +16,6 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     starttls: bool = True
-
-    @classmethod
-    def from_env(cls) -> SmtpSettings | None:
-        host = os.environ.get("MAILPIPE_SMTP_HOST")
-        if not host:
-            return None
-        return cls(
-            host=host,
-            port=int(os.environ.get("MAILPIPE_SMTP_PORT", 587)),
-            username=os.environ.get("MAILPIPE_SMTP_USERNAME") or None,
-            password=os.environ.get("MAILPIPE_SMTP_PASSWORD") or None,
-            starttls=os.environ.get("MAILPIPE_SMTP_STARTTLS", "true").lower()
-            in ("1", "true", "yes"),
-        )
 
 
 def deliver(

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import orjson
 
+from email_render import layout
 from email_render.eml import build_message, message_id
 from email_render.render import Renderer
 
@@ -112,17 +113,6 @@ class Rendered(NamedTuple):
     eml: bytes
 
 
-def message_archive(out_dir: Path, batch_no: int) -> Path:
-    return out_dir / "eml" / f"batch-{batch_no:06d}.zip"
-
-
-def upload_parts(out_dir: Path, batch_no: int) -> tuple[Path, Path]:
-    """Where a batch's upload lines wait, as JSON lines and CSV, until the exporter appends
-    them to the upload in batch order."""
-    folder = out_dir / "parts"
-    return folder / f"batch-{batch_no:06d}.jsonl", folder / f"batch-{batch_no:06d}.csv"
-
-
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _CENTRAL_HEADER = struct.Struct("<4s6H3L5H2L")
 _END_OF_ARCHIVE = struct.Struct("<4s4H2LH")
@@ -190,17 +180,19 @@ def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
     per batch rather than per message: creating 50,000 small files cost more than rendering
     them. It is built in memory and written under a temporary name, then renamed, so a
     batch's archive is either whole or absent."""
-    path = message_archive(out_dir, batch_no)
+    path = layout.message_archive(out_dir, batch_no)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, stored_zip([(f"{s.record['person_id']}.eml", s.eml) for s in sends]))
 
-    jsonl, table = upload_parts(out_dir, batch_no)
+    jsonl, table = layout.upload_parts(out_dir, batch_no)
     jsonl.parent.mkdir(exist_ok=True)
     _write_private(jsonl, b"".join(orjson.dumps(send.record) + b"\n" for send in sends))
     rows = io.StringIO()
-    member = f"eml/batch-{batch_no:06d}.zip/{{}}.eml"
     csv.writer(rows, lineterminator="\n").writerows(
-        [*(send.record[c] for c in CSV_COLUMNS[:-1]), member.format(send.record["person_id"])]
+        [
+            *(send.record[c] for c in CSV_COLUMNS[:-1]),
+            layout.message_member(batch_no, send.record["person_id"]),
+        ]
         for send in sends
     )
     _write_private(table, rows.getvalue().encode("utf-8"))
@@ -208,7 +200,7 @@ def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
 
 def read_messages(out_dir: Path) -> Iterator[tuple[str, bytes]]:
     """(person_id, message) for every exported message, batch by batch."""
-    for path in sorted((out_dir / "eml").glob("batch-*.zip")):
+    for path in layout.message_archives(out_dir):
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():
                 yield name.removesuffix(".eml"), archive.read(name)
@@ -222,7 +214,7 @@ def keep_upload_lines(
     look them up in bulk. Both files are streamed: a resumed export of a million sends holds
     a chunk of lines, not the file. Returns the sends left in sends.jsonl and how many files
     changed."""
-    jsonl, table = out_dir / "sends.jsonl", out_dir / "sends.csv"
+    jsonl, table = layout.upload_files(out_dir)
     kept_sends, changed = 0, 0
     if jsonl.exists():
         with _rewriting(jsonl, "b") as (source, target, dropped):
@@ -284,8 +276,7 @@ class Upload:
     them onto the end of the upload (copy_file_range): no line passes through this process."""
 
     def __init__(self, out_dir: Path):
-        self.jsonl = out_dir / "sends.jsonl"
-        self.csv = out_dir / "sends.csv"
+        self.jsonl, self.csv = layout.upload_files(out_dir)
         self.out_dir = out_dir
         self._files: list = []
 
@@ -293,7 +284,7 @@ class Upload:
         """Keep only the lines of people for whom `committed` holds; returns how many there
         are. Part files a crash left behind are removed: their batches are exported again."""
         kept, _ = keep_upload_lines(self.out_dir, lambda keys: committed([p for p, _ in keys]))
-        shutil.rmtree(self.out_dir / "parts", ignore_errors=True)
+        shutil.rmtree(layout.parts_dir(self.out_dir), ignore_errors=True)
         if not self.csv.exists():
             header = io.StringIO()
             csv.writer(header, lineterminator="\n").writerow(CSV_COLUMNS)
@@ -308,7 +299,7 @@ class Upload:
 
     def append_batch(self, batch_no: int) -> None:
         """Move the batch's part files onto the end of the upload files."""
-        for fh, part in zip(self._files, upload_parts(self.out_dir, batch_no), strict=True):
+        for fh, part in zip(self._files, layout.upload_parts(self.out_dir, batch_no), strict=True):
             _append_file(fh, part)
             part.unlink()
 
@@ -317,7 +308,7 @@ class Upload:
             fh.close()
         self._files = []
         with contextlib.suppress(OSError):  # left in place if a batch's parts are still there
-            (self.out_dir / "parts").rmdir()
+            layout.parts_dir(self.out_dir).rmdir()
 
 
 def _append_file(target, path: Path) -> None:
@@ -337,27 +328,81 @@ def _append_file(target, path: Path) -> None:
 
 
 def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]]) -> Path:
-    """previews: (variant, segment, upload record). One HTML page each, an index, and
-    samples.json naming the person each page was rendered for, so an erasure can find it."""
-    folder = out_dir / "previews"
+    """previews: (variant, segment, upload record). One HTML page each, samples.json naming
+    the person each page was rendered for (so an erasure can find it), and the index."""
+    folder = layout.previews_dir(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = io.StringIO()
-    samples = {}
+    pages = []
     for variant, segment, record in previews:
         name = f"{variant}__{segment}".replace("/", "_").replace(" ", "_") + ".html"
         (folder / name).write_text(record["html"], encoding="utf-8")
-        samples[name] = record["person_id"]
-        rows.write(
-            f"<tr><td>{html_lib.escape(variant)}</td><td>{html_lib.escape(segment)}</td>"
-            f"<td>{html_lib.escape(record['subject'])}</td>"
-            f"<td><a href='{html_lib.escape(name)}'>preview</a></td></tr>"
+        pages.append(
+            {
+                "page": name,
+                "person_id": record["person_id"],
+                "variant": variant,
+                "segment": segment,
+                "subject": record["subject"],
+            }
         )
-    index = folder / "index.html"
+    samples = {"title": title, "pages": pages}
+    layout.preview_samples(out_dir).write_text(json.dumps(samples, indent=1), encoding="utf-8")
+    return _write_preview_index(out_dir, samples)
+
+
+def _write_preview_index(out_dir: Path, samples: dict) -> Path:
+    title = html_lib.escape(samples["title"])
+    rows = "".join(
+        f"<tr><td>{html_lib.escape(p['variant'])}</td><td>{html_lib.escape(p['segment'])}</td>"
+        f"<td>{html_lib.escape(p['subject'])}</td>"
+        f"<td><a href='{html_lib.escape(p['page'])}'>preview</a></td></tr>"
+        for p in samples["pages"]
+    )
+    index = layout.previews_index(out_dir)
     index.write_text(
-        f"<!doctype html><meta charset='utf-8'><title>{html_lib.escape(title)}</title>"
-        f"<h1>{html_lib.escape(title)}</h1><table border='1' cellpadding='4'>"
-        f"<tr><th>variant</th><th>segment</th><th>subject</th><th></th></tr>{rows.getvalue()}</table>",
+        f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
+        f"<h1>{title}</h1><table border='1' cellpadding='4'>"
+        f"<tr><th>variant</th><th>segment</th><th>subject</th><th></th></tr>{rows}</table>",
         encoding="utf-8",
     )
-    (folder / "samples.json").write_text(json.dumps(samples, indent=1), encoding="utf-8")
     return index
+
+
+def remove_people(exports_root: Path, people: set[str], emails: set[str]) -> int:
+    """Remove the people's messages, upload lines and previews from every export; returns
+    how many files changed. `emails` are normalized (trimmed, lower case)."""
+    changed = 0
+    for out_dir in layout.export_dirs(exports_root):
+        for archive_path in layout.message_archives(out_dir):
+            with zipfile.ZipFile(archive_path) as archive:
+                names = archive.namelist()
+                gone = [n for n in names if n.removesuffix(".eml") in people]
+                kept = {n: archive.read(n) for n in names if n not in gone} if gone else {}
+            if gone:
+                write_atomic(archive_path, stored_zip(list(kept.items())))
+                changed += 1
+        parts = layout.parts_dir(out_dir)
+        if parts.exists():
+            # Upload lines of batches a crashed export had not appended yet; it writes them
+            # again when it resumes.
+            shutil.rmtree(parts)
+            changed += 1
+        changed += keep_upload_lines(
+            out_dir,
+            lambda keys: [
+                person not in people and recipient.strip().lower() not in emails
+                for person, recipient in keys
+            ],
+        )[1]
+        manifest = layout.preview_samples(out_dir)
+        if manifest.exists():
+            samples = json.loads(manifest.read_text(encoding="utf-8"))
+            gone = [p for p in samples["pages"] if p["person_id"] in people]
+            for page in gone:
+                (layout.previews_dir(out_dir) / page["page"]).unlink(missing_ok=True)
+                changed += 1
+            if gone:
+                samples["pages"] = [p for p in samples["pages"] if p not in gone]
+                manifest.write_text(json.dumps(samples, indent=1), encoding="utf-8")
+                _write_preview_index(out_dir, samples)
+    return changed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
@@ -16,7 +15,6 @@ CHAMPION = "champion"
 
 def configure(tracking_uri: str, artifacts_dir: Path, experiment: str) -> str:
     """Point MLflow at the project's store and return the experiment id."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(tracking_uri)
     existing = mlflow.get_experiment_by_name(experiment)
     if existing is not None:

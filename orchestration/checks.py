@@ -4,7 +4,7 @@ the sends; failed warnings are reported and let them go."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.lib import quality, settings, warehouse
+from orchestration import quality, settings, warehouse
 
 
 def gx_check_result(
@@ -39,11 +39,11 @@ def gx_check_result(
 
 def _validate_table(conn, name: str, sql: str, **kwargs) -> dg.AssetCheckResult:
     frame = conn.execute(sql).df()
-    previous = warehouse.previous_row_count(conn, name)
+    previous = quality.previous_row_count(conn, name)
     outcome = quality.validate(
         settings.gx_context_dir(), name, frame, previous_rows=previous, **kwargs
     )
-    warehouse.record_row_count(conn, name, len(frame))
+    quality.record_row_count(conn, name, len(frame))
     return gx_check_result(
         outcome, extra={"row_count": len(frame), "previous_row_count": previous or 0}
     )
@@ -75,3 +75,32 @@ def customer_scores_are_probabilities(duckdb: DuckDBResource) -> dg.AssetCheckRe
     """One score per person, each within [0, 1]."""
     with duckdb.get_connection() as conn:
         return _validate_table(conn, "customer_scores", "select * from ml.customer_scores")
+
+
+SEGMENT_SIZES_SQL = """
+    with people as (select count(*) as n from marts.dim_customers),
+    sizes as (select segment_name, count(*) as members from marts.customer_segments group by 1)
+    select s.segment_name, s.owner, s.min_size,
+        cast(floor(s.max_share * people.n) as bigint) as max_members,
+        coalesce(sizes.members, 0) as members
+    from intermediate.int_segments_loaded as s
+    cross join people
+    left join sizes on s.segment_name = sizes.segment_name
+    order by s.segment_name
+"""
+
+
+@dg.asset_check(asset="customer_segments")
+def segment_sizes_are_within_bounds(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """GX: every segment has at least its min_size members and at most its max_share."""
+    with duckdb.get_connection() as conn:
+        sizes = conn.execute(SEGMENT_SIZES_SQL).df()
+    outcome = quality.validate(settings.gx_context_dir(), "segment_sizes", sizes)
+    small = sizes[sizes["members"] < sizes["min_size"]]
+    return gx_check_result(
+        outcome,
+        extra={
+            "segments_below_minimum_size": small["segment_name"].tolist(),
+            "sizes": dg.MetadataValue.md(sizes.to_markdown(index=False)),
+        },
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestration.lib import settings
+from email_render import layout
+from orchestration import settings
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from orchestration.lib.demo_data import DemoParams, generate
+    from orchestration.demo.generator import DemoParams, generate
 
     params = DemoParams(customers=args.customers, seed=args.seed, end=args.end)
     landing = settings.landing_dir()
@@ -52,11 +53,14 @@ def _where(args: argparse.Namespace) -> int:
     print(f"  MLflow runs:          {settings.mlflow_tracking_uri()}  (browse: make mlflow)")
     exports = settings.exports_dir()
     print(f"  exported sends:       {exports}")
-    for upload in sorted(exports.glob("*/*/sends.jsonl")):
+    for out_dir in layout.export_dirs(exports):
+        upload, _ = layout.upload_files(out_dir)
+        if not upload.exists():
+            continue
         lines = sum(1 for _ in upload.open(encoding="utf-8"))
         print(f"    {upload.relative_to(exports)}  ({lines} sends)")
-        print(f"    previews: {upload.parent / 'previews' / 'index.html'}")
-    report = exports / "reports" / "campaign_report.html"
+        print(f"    previews: {layout.previews_index(out_dir)}")
+    report = layout.campaign_report(exports)
     if report.exists():
         print(f"  campaign report:      {report}")
     docs = settings.gx_context_dir() / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -68,7 +72,7 @@ def _where(args: argparse.Namespace) -> int:
 def _evaluate_identity(args: argparse.Namespace) -> int:
     import duckdb
 
-    from orchestration.lib.evaluation import identity_scores
+    from orchestration.demo.identity_evaluation import identity_scores
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         scores = identity_scores(conn, settings.ground_truth_dir())
@@ -86,10 +90,10 @@ def _forget(args: argparse.Namespace) -> int:
     """Right to erasure. Prints counts only: the terminal log is no place for the address."""
     import duckdb
 
-    from orchestration.lib import privacy
+    from orchestration.privacy import erasure
 
     with duckdb.connect(str(settings.warehouse_path())) as conn:
-        report = privacy.forget(conn, args.email, settings.exports_dir())
+        report = erasure.forget(conn, args.email, settings.exports_dir())
     print(report.summary())
     for table, rows in sorted(report.rows_removed.items()):
         print(f"  {table:<40} {rows:>8,} rows removed")
@@ -105,10 +109,10 @@ def _access(args: argparse.Namespace) -> int:
 
     import duckdb
 
-    from orchestration.lib import privacy
+    from orchestration.privacy import access
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
-        document = privacy.access(conn, args.email)
+        document = access.access(conn, args.email)
     text = json.dumps(document, indent=2, default=str)
     if args.out:
         descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

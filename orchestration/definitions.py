@@ -4,32 +4,29 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
-from orchestration import checks
-from orchestration.assets import email, ml, raw, segments
-from orchestration.assets.dbt import dbt_models, dbt_project
-from orchestration.jobs import (
-    daily_pipeline,
-    daily_pipeline_schedule,
-    erasure_requests,
-    event_retention,
-    event_retention_schedule,
-    hourly_events,
-    hourly_events_schedule,
-    load_landing_files,
-)
-from orchestration.lib import settings
+from orchestration import checks, jobs, sensors, settings
+from orchestration.assets import customer_models, email_sends, raw_tables, reports
+from orchestration.assets.dbt_models import dbt_models, dbt_project
 from orchestration.resources import MlflowTracking
-from orchestration.sensors import erasure_request_files, journey_triggers, new_landing_files
 
 
 def build_definitions() -> dg.Definitions:
     settings.disable_telemetry()
+    settings.configure_dbt_selection()
     return dg.Definitions(
-        assets=[*raw.raw_assets, dbt_models, *dg.load_assets_from_modules([ml, segments, email])],
+        assets=[
+            *raw_tables.raw_assets,
+            dbt_models,
+            *dg.load_assets_from_modules([customer_models, email_sends, reports]),
+        ],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
-        jobs=[daily_pipeline, hourly_events, load_landing_files, erasure_requests, event_retention],
-        schedules=[daily_pipeline_schedule, hourly_events_schedule, event_retention_schedule],
-        sensors=[new_landing_files, journey_triggers, erasure_request_files],
+        jobs=jobs.JOBS,
+        schedules=jobs.SCHEDULES,
+        sensors=[
+            sensors.new_landing_files,
+            sensors.journey_triggers,
+            sensors.erasure_request_files,
+        ],
         resources={
             "duckdb": DuckDBResource(database=str(settings.warehouse_path())),
             "dbt": DbtCliResource(

@@ -3,7 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.lib import privacy, settings, warehouse
+from orchestration import settings, warehouse
+from orchestration.privacy import erasure, retention
 
 daily_pipeline = dg.define_asset_job(
     "daily_pipeline",
@@ -49,7 +50,7 @@ def erase_requested_people(context: dg.OpExecutionContext, duckdb: DuckDBResourc
         for request in requests:
             for line in request.read_text(encoding="utf-8").splitlines():
                 if line.strip():
-                    report = privacy.forget(conn, line, settings.exports_dir())
+                    report = erasure.forget(conn, line, settings.exports_dir())
                     context.log.info(report.summary())
                     erased += report.people_erased
             request.unlink()
@@ -66,7 +67,7 @@ def erasure_requests():
 def purge_expired_events(context: dg.OpExecutionContext, duckdb: DuckDBResource) -> int:
     days = settings.retention_days()
     with duckdb.get_connection() as conn:
-        removed = privacy.purge_expired(conn, warehouse.as_of(conn), days)
+        removed = retention.purge_expired(conn, warehouse.as_of(conn), days)
     context.add_output_metadata(
         {"retention_days": days, **{table: n for table, n in removed.items()}}
     )
@@ -84,3 +85,6 @@ event_retention_schedule = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
+
+JOBS = [daily_pipeline, hourly_events, load_landing_files, erasure_requests, event_retention]
+SCHEDULES = [daily_pipeline_schedule, hourly_events_schedule, event_retention_schedule]

@@ -5,6 +5,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from ml import tracking
+from orchestration import settings
 
 
 class MlflowTracking(ConfigurableResource):
@@ -14,6 +15,7 @@ class MlflowTracking(ConfigurableResource):
     artifacts_dir: str
 
     def start(self, experiment: str) -> str:
+        settings.disable_telemetry()
         return tracking.configure(self.tracking_uri, Path(self.artifacts_dir), experiment)
 
     def ui_url(self, experiment_id: str, run_id: str) -> str:

@@ -5,9 +5,9 @@ import json
 
 import dagster as dg
 
+from orchestration import settings
+from orchestration.ingest.loader import landing_fingerprints
 from orchestration.jobs import erasure_requests, hourly_events, load_landing_files
-from orchestration.lib import settings
-from orchestration.lib.loader import landing_fingerprints
 
 
 @dg.sensor(

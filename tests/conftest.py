@@ -1,12 +1,14 @@
 """Every test gets its own data folder, warehouse, MLflow store and GX context."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from orchestration.lib import settings
+from orchestration import settings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,3 +40,23 @@ def isolate(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return isolate(monkeypatch, tmp_path)
+
+
+def run_dbt(
+    *args: str, dbt_vars: dict | None = None, target: Path | None = None
+) -> subprocess.CompletedProcess:
+    """dbt from this environment in the project folder, as an analytics engineer runs it.
+    A target path of its own keeps the project's manifest (which Dagster reads) untouched."""
+    dbt = Path(sys.executable).parent / "dbt"
+    command = [str(dbt), *args, "--profiles-dir", "."]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    if target:
+        command += ["--target-path", str(target)]
+    return subprocess.run(
+        command,
+        cwd=settings.dbt_project_dir(),
+        env=os.environ,
+        capture_output=True,
+        text=True,
+    )

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib import settings
-from orchestration.lib.demo_data import DemoParams, generate
-from orchestration.lib.landing import LANDING_TABLES
-from orchestration.lib.loader import load_table
+from orchestration import settings
+from orchestration.demo.generator import DemoParams, generate
+from orchestration.ingest.landing import LANDING_TABLES
+from orchestration.ingest.loader import load_table
 
 FACTS = ("fct_orders", "fct_web_events", "fct_email_events")
 

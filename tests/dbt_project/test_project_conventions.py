@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from orchestration.lib import settings
+from orchestration import settings
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pytest
 
 from email_render.campaign import CampaignError, load_campaign, load_campaigns
 from email_render.render import TEMPLATES_DIR
-from orchestration.lib import settings
+from orchestration import settings
 
 VALID = """
 campaign_id: spring-sale

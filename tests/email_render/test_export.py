@@ -5,14 +5,13 @@ import zipfile
 
 import pytest
 
-from email_render import export
+from email_render import export, layout
 from email_render.export import (
     CSV_COLUMNS,
     Rendered,
     Upload,
     keep_upload_lines,
     stored_zip,
-    upload_parts,
     write_batch,
 )
 
@@ -62,7 +61,7 @@ def test_reopening_keeps_only_committed_lines_and_drops_stale_part_files(tmp_pat
 
     assert Upload(tmp_path).open(committed) == 1
     assert _upload_people(tmp_path)[0] == ["p1"]
-    assert not upload_parts(tmp_path, 1)[0].exists()
+    assert not layout.upload_parts(tmp_path, 1)[0].exists()
 
 
 def test_filtering_the_upload_streams_in_chunks_and_keeps_awkward_csv_fields(tmp_path):
@@ -113,3 +112,38 @@ def test_message_archives_read_back_whole_with_private_modes(classic_format, mon
         for info in archive.infolist():
             assert info.compress_type == zipfile.ZIP_STORED
             assert stat.S_IMODE(info.external_attr >> 16) == 0o600
+
+
+def test_removing_a_person_scrubs_their_messages_upload_lines_and_previews(tmp_path):
+    run = tmp_path / "weekly-picks" / "2026-10-31"
+    (run / "eml").mkdir(parents=True)
+    with zipfile.ZipFile(run / "eml" / "batch-000000.zip", "w") as archive:
+        archive.writestr("p1.eml", "To: ann@example.com")
+        archive.writestr("p2.eml", "To: bob@example.com")
+    (run / "sends.jsonl").write_text(
+        '{"person_id": "p1", "recipient": "ann@example.com"}\n'
+        '{"person_id": "p2", "recipient": "bob@example.com"}\n'
+    )
+    (run / "sends.csv").write_text(
+        "campaign_id,person_id,recipient\nweekly,p1,ann@example.com\nweekly,p2,bob@example.com\n"
+    )
+    export.write_previews(
+        run,
+        "Weekly picks",
+        [
+            ("a", "new", {"person_id": "p1", "subject": "For Ann", "html": "Hi Ann"}),
+            ("a", "vip", {"person_id": "p2", "subject": "For Bob", "html": "Hi Bob"}),
+        ],
+    )
+    changed = export.remove_people(tmp_path, {"p1"}, {"ann@example.com"})
+    assert changed == 4
+    with zipfile.ZipFile(run / "eml" / "batch-000000.zip") as archive:
+        assert archive.namelist() == ["p2.eml"]
+    remaining = "".join(p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
+    assert "ann@example.com" not in remaining and "Ann" not in remaining
+    assert "p1" not in remaining
+    assert "bob@example.com" in (run / "sends.jsonl").read_text()
+    assert oct((run / "sends.csv").stat().st_mode & 0o777) == "0o600"
+
+    index = (run / "previews" / "index.html").read_text()
+    assert "For Bob" in index and "For Ann" not in index

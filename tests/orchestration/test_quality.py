@@ -1,6 +1,6 @@
 import pandas as pd
 
-from orchestration.lib import quality
+from orchestration import quality
 
 
 def _customers(n: int) -> pd.DataFrame:

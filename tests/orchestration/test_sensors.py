@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from orchestration.lib import settings
+from orchestration import settings
 from orchestration.sensors import new_landing_files
 
 

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from orchestration.lib.warehouse import mask, preview_markdown
+from orchestration.warehouse import mask, preview_markdown
 
 
 def test_previews_in_the_ui_mask_emails_and_phones():

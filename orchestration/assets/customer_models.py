@@ -1,0 +1,247 @@
+"""Customer models, tracked in MLflow, and their outputs written back to the warehouse."""
+
+import dagster as dg
+import mlflow
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from ml import classifiers, clv, features, personas, recommend, scoring, tracking
+from ml.features import FeatureCache
+from orchestration import ml_io, warehouse
+from orchestration.resources import MlflowTracking
+
+FACTS = ["fct_orders", "fct_order_items", "fct_email_events", "fct_web_events", "identity_links"]
+CLV_HORIZON_DAYS = 365
+CLV_HOLDOUT_DAYS = 90
+RECS_HOLDOUT_DAYS = 30
+
+
+def _features(conn) -> tuple:
+    orders = ml_io.read_orders(conn)
+    features = conn.execute("select * from ml.customer_features").df()
+    return warehouse.as_of(conn), orders, FeatureCache(features, orders)
+
+
+@dg.asset(group_name="ml", deps=[*FACTS, "stg_crm__customers"], kinds={"pandas", "duckdb"})
+def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Point-in-time features per person at the as-of date and at each training cutoff."""
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        frame = features.compute(conn, ml_io.FEATURE_RELATIONS, classifiers.cutoffs(as_of))
+        rows = warehouse.replace_table(conn, "ml", "customer_features", frame)
+    latest = frame[frame["cutoff_at"] == as_of]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "people_at_as_of": len(latest),
+            "cutoffs": dg.MetadataValue.json(
+                frame["cutoff_at"]
+                .dt.strftime("%Y-%m-%d %H:%M")
+                .value_counts()
+                .sort_index()
+                .to_dict()
+            ),
+            "preview": dg.MetadataValue.md(warehouse.preview_markdown(latest)),
+        }
+    )
+
+
+def _classifier_asset(task: classifiers.Task, doc: str):
+    @dg.asset(
+        name=f"{task.name}_model",
+        group_name="ml",
+        deps=[customer_features],
+        kinds={"sklearn", "mlflow"},
+        description=doc,
+    )
+    def _model(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+        with duckdb.get_connection() as conn:
+            as_of, _, features = _features(conn)
+        result = classifiers.train(task, features, as_of)
+        experiment_id = mlflow_tracking.start(task.name)
+        with mlflow.start_run(run_name=f"{task.name} as of {as_of:%Y-%m-%d}") as run:
+            mlflow.log_param("as_of", f"{as_of:%Y-%m-%d %H:%M}")
+            decision = tracking.log_classifier_run(result, task.name)
+        return dg.MaterializeResult(
+            metadata={
+                **{f"holdout_{k}": v for k, v in result.metrics.items()},
+                "baseline_logreg_roc_auc": result.baseline_metrics["roc_auc"],
+                "baseline_logreg_pr_auc": result.baseline_metrics["pr_auc"],
+                "top_features": dg.MetadataValue.md(
+                    result.importance.head(5).to_markdown(index=False)
+                ),
+                "model_version": decision["version"],
+                "champion_decision": decision["decision"],
+                "mlflow_run_id": run.info.run_id,
+                "mlflow_run": dg.MetadataValue.url(
+                    mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+                ),
+            }
+        )
+
+    return _model
+
+
+purchase_propensity_model = _classifier_asset(
+    classifiers.PURCHASE,
+    "Purchase-in-30-days classifier, calibrated, judged on an unseen window, registered in MLflow.",
+)
+churn_risk_model = _classifier_asset(
+    classifiers.CHURN,
+    "Churn classifier (past buyer, no order in 90 days), calibrated and registered in MLflow.",
+)
+
+
+@dg.asset(group_name="ml", deps=FACTS, kinds={"scipy", "mlflow", "duckdb"})
+def clv_model_params(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """BG/NBD and Gamma-Gamma parameters fit by maximum likelihood, checked on a 90-day holdout."""
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        orders = ml_io.read_orders(conn)
+    holdout_cutoff = as_of - pd.Timedelta(days=CLV_HOLDOUT_DAYS)
+    earlier = clv.summarize(orders, holdout_cutoff)
+    holdout = clv.holdout_metrics(
+        clv.fit(earlier), earlier, orders, holdout_cutoff, CLV_HOLDOUT_DAYS
+    )
+    model = clv.fit(clv.summarize(orders, as_of))
+    experiment_id = mlflow_tracking.start("customer_lifetime_value")
+    with mlflow.start_run(run_name=f"clv as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params(
+            {
+                "as_of": f"{as_of:%Y-%m-%d %H:%M}",
+                "horizon_days": CLV_HORIZON_DAYS,
+                "holdout_days": CLV_HOLDOUT_DAYS,
+                "buyers": model.buyers,
+                "converged": model.converged,
+            }
+        )
+        mlflow.log_metrics({f"param_{k}": v for k, v in model.params().items()})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout.items()})
+    with duckdb.get_connection() as conn:
+        ml_io.record_clv_params(conn, model, as_of, run.info.run_id, CLV_HORIZON_DAYS)
+    return dg.MaterializeResult(
+        metadata={
+            **{k: round(v, 4) for k, v in model.params().items()},
+            "buyers": model.buyers,
+            "converged": model.converged,
+            **{f"holdout_{k}": v for k, v in holdout.items()},
+            "mlflow_run_id": run.info.run_id,
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+            ),
+        }
+    )
+
+
+@dg.asset(group_name="ml", deps=[customer_features], kinds={"sklearn", "duckdb"})
+def customer_personas(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """K-means personas over RFM and engagement, named by their centroids, with the silhouette."""
+    with duckdb.get_connection() as conn:
+        as_of, _, features = _features(conn)
+    found = personas.fit(features.at(as_of))
+    experiment_id = mlflow_tracking.start("personas")
+    with mlflow.start_run(run_name=f"personas as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params({"k": found.k, "features": ",".join(personas.PERSONA_FEATURES)})
+        mlflow.log_metrics({"silhouette": found.silhouette})
+        mlflow.log_metrics({f"silhouette_k{k}": v for k, v in found.silhouettes.items()})
+        mlflow.log_table(found.centroids.reset_index(names="persona"), "centroids.json")
+    frame = ml_io.persona_frame(found)
+    with duckdb.get_connection() as conn:
+        rows = warehouse.replace_table(conn, "ml", "customer_personas", frame)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "k": found.k,
+            "silhouette": found.silhouette,
+            "centroids": dg.MetadataValue.md(found.centroids.round(2).to_markdown()),
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ml",
+    deps=[purchase_propensity_model, churn_risk_model, clv_model_params, customer_personas],
+    kinds={"duckdb", "mlflow"},
+)
+def customer_scores(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """Propensity, churn risk, expected purchases, probability alive, CLV and persona per person."""
+    champions = {}
+    for task in classifiers.TASKS:
+        mlflow_tracking.start(task.name)
+        champions[task.name] = tracking.load_champion_with_version(task.name)
+    with duckdb.get_connection() as conn:
+        as_of, orders, features = _features(conn)
+        clv_params = ml_io.latest_clv_params(conn, as_of)
+        persona_names = conn.execute("select person_id, persona from ml.customer_personas").df()
+        scores = scoring.score_everyone(
+            features, orders, as_of, champions, clv_params, persona_names
+        )
+        rows = warehouse.replace_table(conn, "ml", "customer_scores", scores)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "as_of": f"{as_of:%Y-%m-%d %H:%M}",
+            **{f"{name}_version": version for name, (_, version) in champions.items()},
+            "mean_purchase_propensity": float(scores["purchase_propensity"].mean()),
+            "mean_churn_probability": float(scores["churn_probability"].mean()),
+            "total_clv_eur": float(scores["clv_eur"].sum()),
+            "preview": dg.MetadataValue.md(
+                warehouse.preview_markdown(
+                    scores.sort_values("purchase_propensity", ascending=False)
+                )
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="ml",
+    deps=[*FACTS, "dim_products", "int_favourite_categories_chosen"],
+    kinds={"scipy", "duckdb", "mlflow"},
+)
+def customer_recommendations(
+    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """Top 3 products per person by item-item collaborative filtering, bestsellers as fallback."""
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        facts = ml_io.read_facts(conn, tables=("order_items", "web_events"))
+        people = ml_io.people_with_favourite_category(conn)
+        products = conn.execute(
+            "select product_id, category, units_sold from marts.dim_products"
+        ).df()
+    evaluation = recommend.holdout_evaluation(
+        facts["order_items"], facts["web_events"], products, as_of, RECS_HOLDOUT_DAYS
+    )
+    recs = recommend.recommend(people, products, facts["order_items"], facts["web_events"], as_of)[
+        "item_item"
+    ]
+    experiment_id = mlflow_tracking.start("recommendations")
+    with mlflow.start_run(run_name=f"recommendations as of {as_of:%Y-%m-%d}") as run:
+        mlflow.log_params({"k": 3, "interaction_weights": str(recommend.INTERACTION_WEIGHTS)})
+        for strategy, metrics in evaluation.items():
+            mlflow.log_metrics({f"{strategy}_{k}": v for k, v in metrics.items()})
+    with duckdb.get_connection() as conn:
+        rows = warehouse.replace_table(conn, "ml", "customer_recommendations", recs)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "people": int(recs["person_id"].nunique()),
+            "holdout": dg.MetadataValue.md(pd.DataFrame(evaluation).T.round(4).to_markdown()),
+            "catalogue_coverage": float(recs["product_id"].nunique() / max(1, len(products))),
+            "by_strategy": dg.MetadataValue.json(recs["strategy"].value_counts().to_dict()),
+            "preview": dg.MetadataValue.md(warehouse.preview_markdown(recs)),
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_tracking.ui_url(experiment_id, run.info.run_id)
+            ),
+        }
+    )

@@ -1,0 +1,220 @@
+"""Personalized sends: the audience that may be mailed, and each due campaign's export."""
+
+import time
+from datetime import datetime
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from email_render import layout
+from email_render.batch import RecipientExtras
+from email_render.campaign import load_campaigns
+from email_render.delivery import SmtpSettings
+from email_render.journeys import load_journeys
+from email_render.render import TEMPLATES_DIR, Renderer
+from orchestration import settings, warehouse
+from orchestration.privacy import identifiers, privacy_tables, suppression
+from orchestration.segments.rules import load_segments
+from orchestration.sends import (
+    delivering,
+    email_schema,
+    exporting,
+    journey_state,
+    planning,
+    previewing,
+)
+from orchestration.sends.audience import SEND_AUDIENCE_SQL
+
+
+@dg.asset(group_name="email", deps=["dim_customers"], kinds={"duckdb"})
+def suppression_list(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Salted hashes of every email never to mail: unsubscribes, complaints, bounces, erasures."""
+    with duckdb.get_connection() as conn:
+        by_reason = suppression.refresh_suppression_list(conn, datetime.now())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(by_reason.values()),
+            "by_reason": dg.MetadataValue.json(by_reason),
+        }
+    )
+
+
+@dg.asset(
+    group_name="email",
+    deps=[
+        suppression_list,
+        "dim_customers",
+        "dim_products",
+        "customer_scores",
+        "customer_recommendations",
+        "customer_segments",
+    ],
+    kinds={"duckdb"},
+)
+def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Everyone who may be mailed today, with their recommendations and scores."""
+    with duckdb.get_connection() as conn:
+        email_schema.ensure_tables(conn)
+        privacy_tables.ensure_tables(conn)
+        conn.execute(
+            f"create or replace table email.send_audience as {SEND_AUDIENCE_SQL}",
+            [identifiers.salt()],
+        )
+        frame = conn.execute(
+            "select person_id, email, first_name, favourite_category, purchase_propensity from email.send_audience limit 10"
+        ).df()
+        rows, people = conn.execute(
+            "select count(*), (select count(*) from marts.dim_customers) from email.send_audience"
+        ).fetchall()[0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "share_of_people": rows / people if people else 0.0,
+            "preview": dg.MetadataValue.md(warehouse.preview_markdown(frame)),
+        }
+    )
+
+
+def _recipient_extras(campaign_id: str) -> RecipientExtras:
+    return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
+
+
+@dg.asset(group_name="email", deps=[send_audience], kinds={"jinja", "email"})
+def campaign_sends(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Each campaign due today, guarded, split A/B/n with a holdout, exported exactly once."""
+    campaigns = load_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    library = load_segments(settings.segments_dir())
+    caps = planning.FrequencyCaps.from_settings()
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    results, previews, export_seconds = [], {}, 0.0
+    with duckdb.get_connection() as conn:
+        send_date = warehouse.as_of(conn).date()
+        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
+        for campaign in campaigns:
+            renderer = Renderer(campaign)
+            renderer.validate(fields)
+            if not campaign.is_due(send_date):
+                context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
+                continue
+
+            extra = _recipient_extras(campaign.campaign_id)
+            out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, send_date)
+            planning.plan(conn, campaign, send_date, caps, library)
+            started = time.perf_counter()
+            run = exporting.CampaignRun(
+                campaign, renderer, send_date, out_dir, extra, sender, domain
+            )
+            result = exporting.export(run, conn)
+            export_seconds += time.perf_counter() - started
+            if settings.smtp() is not None:
+                smtp = SmtpSettings(**settings.smtp())
+                delivered = delivering.deliver_pending(
+                    conn, campaign.campaign_id, send_date, out_dir, smtp, sender
+                )
+                context.log.info(
+                    f"{campaign.campaign_id}: {delivered} delivered over SMTP to {smtp.host}"
+                )
+            previews[campaign.campaign_id] = previewing.previews(run, conn)
+            context.log.info(
+                f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported} earlier, "
+                f"{result.holdout} held out, excluded {result.exclusions}"
+            )
+            results.append(result)
+    metadata = {
+        "dagster/row_count": sum(r.exported_now + r.already_exported for r in results),
+        "send_date": send_date.isoformat(),
+        "campaigns_sent": [r.campaign_id for r in results],
+        "export_seconds": round(export_seconds, 2),
+        "emails_per_second": round(sum(r.exported_now for r in results) / export_seconds)
+        if export_seconds
+        else 0,
+        "by_campaign": dg.MetadataValue.json(
+            {
+                r.campaign_id: {
+                    "planned": r.planned,
+                    "exported_now": r.exported_now,
+                    "exported_before": r.already_exported,
+                    "holdout": r.holdout,
+                    "excluded": r.exclusions,
+                    "upload": str(r.upload_jsonl),
+                }
+                for r in results
+            }
+        ),
+    }
+    for campaign_id, index in previews.items():
+        metadata[f"previews_{campaign_id}"] = dg.MetadataValue.url(index.as_uri())
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name="email", deps=[campaign_sends], kinds={"jinja", "email"})
+def journey_sends(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
+    loaded = load_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    caps = planning.FrequencyCaps.from_settings()
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    runs = []
+    with duckdb.get_connection() as conn:
+        as_of = warehouse.as_of(conn)
+        send_date = as_of.date()
+        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
+        email_schema.ensure_tables(conn)
+        for journey in loaded:
+            run = journey_state.JourneyRun(journey.journey_id)
+            run.entered = journey_state.enter(conn, journey, as_of)
+            run.exited_by_purchase = journey_state.exit_buyers(conn, journey, as_of)
+            for index, step in enumerate(journey.steps):
+                renderer = Renderer(step.campaign)
+                renderer.validate(fields)
+                people = journey_state.due(conn, journey, index, as_of)
+                run.due[step.name] = len(people)
+                if people.empty:
+                    continue
+                run.planned[step.name] = planning.plan_people(
+                    conn, step.campaign, send_date, caps, people
+                )
+                out_dir = layout.export_dir(
+                    settings.exports_dir(), step.campaign.campaign_id, send_date
+                )
+                export_run = exporting.CampaignRun(
+                    step.campaign,
+                    renderer,
+                    send_date,
+                    out_dir,
+                    _recipient_extras(step.campaign.campaign_id),
+                    sender,
+                    domain,
+                )
+                exporting.export(export_run, conn)
+                moved, _ = journey_state.advance(conn, journey, index, send_date)
+                if index == len(journey.steps) - 1:
+                    run.completed += moved
+            context.log.info(f"{journey.journey_id}: {run}")
+            runs.append(run)
+        state = conn.execute(
+            "select journey_id, status, count(*) as people from email.journey_state"
+            " group by all order by all"
+        ).df()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": int(state["people"].sum()) if len(state) else 0,
+            "entered_now": sum(r.entered for r in runs),
+            "sent_now": sum(sum(r.planned.values()) for r in runs),
+            "by_journey": dg.MetadataValue.json(
+                {
+                    r.journey_id: {
+                        "entered": r.entered,
+                        "exited_by_purchase": r.exited_by_purchase,
+                        "due": r.due,
+                        "planned": r.planned,
+                    }
+                    for r in runs
+                }
+            ),
+            "state": dg.MetadataValue.md(state.to_markdown(index=False)),
+        }
+    )

@@ -1,1 +1,0 @@
-"""Dagster-free building blocks the assets call: settings, landing contract, loader, demo data."""

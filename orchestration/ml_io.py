@@ -1,0 +1,138 @@
+"""Warehouse side of the ML assets: the tables they write and the inputs they read."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from ml import clv, personas
+
+ORDERS_SQL = "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
+
+
+def read_orders(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return conn.execute(ORDERS_SQL).df()
+
+
+FACT_QUERIES = {
+    "email_events": "select person_id, event_type, occurred_at from marts.fct_email_events",
+    "web_events": "select person_id, event_type, session_id, product_id, occurred_at from marts.fct_web_events",
+    "order_items": "select person_id, product_id, category, quantity, ordered_at from marts.fct_order_items",
+}
+
+
+def read_facts(
+    conn: duckdb.DuckDBPyConnection, tables=("orders", *FACT_QUERIES)
+) -> dict[str, pd.DataFrame]:
+    """The facts the models learn from, as DataFrames keyed by name."""
+    return {
+        name: read_orders(conn) if name == "orders" else conn.execute(FACT_QUERIES[name]).df()
+        for name in tables
+    }
+
+
+FIRST_SEEN_SQL = """
+        select person_id, min(seen_at) as first_seen_at from (
+            select person_id, ordered_at as seen_at from marts.fct_orders
+            union all select person_id, occurred_at from marts.fct_web_events
+            union all select person_id, occurred_at from marts.fct_email_events
+            union all
+            select links.person_id, crm.signup_at
+            from marts.identity_links as links
+            join staging.stg_crm__customers as crm
+                on links.source_table = 'crm_customers' and links.record_id = crm.customer_id
+        ) group by person_id
+"""
+# What the feature query reads, straight from the marts (see ml.features.RELATIONS).
+FEATURE_RELATIONS = {
+    "first_seen": f"({FIRST_SEEN_SQL})",
+    "orders": f"({ORDERS_SQL})",
+    "email_events": f"({FACT_QUERIES['email_events']})",
+    "web_events": f"({FACT_QUERIES['web_events']})",
+}
+
+
+def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
+    """When each person first appeared in any source: the population at a cutoff."""
+    return conn.execute(FIRST_SEEN_SQL).df().set_index("person_id")["first_seen_at"]
+
+
+def record_clv_params(
+    conn: duckdb.DuckDBPyConnection,
+    model: clv.ClvModel,
+    as_of: pd.Timestamp,
+    run_id: str,
+    horizon_days: int,
+) -> None:
+    """Append this fit to ml.clv_model_params: one row per fit, replacing a refit of the
+    same as-of date."""
+    conn.execute("create schema if not exists ml")
+    conn.execute(
+        """
+        create table if not exists ml.clv_model_params (
+            fitted_as_of timestamp, bgnbd_r double, bgnbd_alpha double, bgnbd_a double,
+            bgnbd_b double, gg_p double, gg_q double, gg_gamma double, buyers bigint,
+            converged boolean, horizon_days integer, mlflow_run_id varchar,
+            fitted_at timestamp
+        )
+        """
+    )
+    conn.execute("delete from ml.clv_model_params where fitted_as_of = ?", [as_of])
+    p = model.params()
+    conn.execute(
+        "insert into ml.clv_model_params values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        [
+            as_of,
+            p["bgnbd_r"],
+            p["bgnbd_alpha"],
+            p["bgnbd_a"],
+            p["bgnbd_b"],
+            p["gg_p"],
+            p["gg_q"],
+            p["gg_gamma"],
+            model.buyers,
+            model.converged,
+            horizon_days,
+            run_id,
+        ],
+    )
+
+
+def latest_clv_params(
+    conn: duckdb.DuckDBPyConnection, as_of: pd.Timestamp
+) -> tuple[clv.ClvModel, int, str]:
+    row = conn.execute(
+        """
+        select bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, gg_p, gg_q, gg_gamma, buyers,
+            converged, horizon_days, mlflow_run_id
+        from ml.clv_model_params where fitted_as_of <= ?
+        order by fitted_as_of desc, fitted_at desc limit 1
+        """,
+        [as_of],
+    ).fetchall()
+    row = row[0] if row else None
+    if row is None:
+        raise LookupError(f"no CLV parameters fitted at or before {as_of}: run clv_model_params")
+    model = clv.ClvModel(clv.BgNbd(*row[0:4]), clv.GammaGamma(*row[4:7]), row[7], row[8])
+    return model, row[9], row[10]
+
+
+def persona_frame(found: personas.Personas) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "person_id": found.assignments.index,
+            "persona_id": found.assignments.to_numpy(),
+            "persona": found.assignments.map(found.names).to_numpy(),
+        }
+    )
+
+
+def people_with_favourite_category(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return conn.execute(
+        """
+        select people.person_id, favourites.favourite_category
+        from (select distinct person_id from marts.identity_links) as people
+        left join intermediate.int_favourite_categories_chosen as favourites
+            on people.person_id = favourites.person_id
+        """
+    ).df()

@@ -1,0 +1,1 @@
+"""Privacy: identifiers and their hashes, suppression, erasure, access and retention."""

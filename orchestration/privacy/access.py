@@ -1,0 +1,51 @@
+"""The right of access: everything held on a person, as one JSON-ready document."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import duckdb
+
+from orchestration.privacy.erasure import find_person
+from orchestration.privacy.identifiers import normalize
+
+
+def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
+    """Everything held on the people behind an email, as one JSON-ready document."""
+    email = normalize(email)
+    people, _ = find_person(conn, email)
+    ids = sorted(people)
+    marks = ", ".join("?" * len(ids)) or "null"
+
+    def rows(sql: str) -> list[dict]:
+        try:
+            frame = conn.execute(sql, ids).df()
+        except duckdb.CatalogException:
+            return []
+        return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+    return {
+        "request": {"email": email, "generated_at": datetime.now().isoformat()},
+        "person_ids": ids,
+        "profiles": rows(f"select * from marts.dim_customers where person_id in ({marks})"),
+        "source_records": rows(f"select * from marts.identity_links where person_id in ({marks})"),
+        "consent_history": rows(
+            f"select * from marts.consent_history where person_id in ({marks}) order by occurred_at"
+        ),
+        "segments": rows(f"select * from marts.customer_segments where person_id in ({marks})"),
+        "scores": rows(f"select * from ml.customer_scores where person_id in ({marks})"),
+        "recommendations": rows(
+            f"select * from ml.customer_recommendations where person_id in ({marks}) order by rank"
+        ),
+        "orders": rows(
+            f"select * from marts.fct_orders where person_id in ({marks}) order by ordered_at"
+        ),
+        "sends": rows(
+            f"select * from email.send_ledger where person_id in ({marks}) order by send_date"
+        ),
+        "journeys": rows(f"select * from email.journey_state where person_id in ({marks})"),
+        "send_exclusions": rows(
+            f"select * from email.send_exclusions where person_id in ({marks}) order by send_date"
+        ),
+    }

@@ -1,0 +1,259 @@
+"""Great Expectations suites, defined in code and saved to the file context in
+great_expectations/, and run on DataFrames read from DuckDB (GX's SQL datasource does not
+work on DuckDB). A failed critical expectation fails its blocking check and stops the
+sends; a failed warning is reported and lets them go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orchestration import settings
+from orchestration.ingest.landing import EMAIL_PATTERN
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+def raw_suite_name(table) -> str:
+    return f"raw_{table.name}"
+
+
+def _raw_expectations(table):
+    """The landing contract as expectations: the loader enforces it, GX proves it held."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    out = []
+    for column in table.columns:
+        if column.required:
+            out.append(e.ExpectColumnValuesToNotBeNull(column=column.name, severity=CRITICAL))
+        if column.allowed:
+            out.append(
+                e.ExpectColumnValuesToBeInSet(
+                    column=column.name, value_set=list(column.allowed), severity=CRITICAL
+                )
+            )
+    if len(table.key) == 1:
+        out.append(e.ExpectColumnValuesToBeUnique(column=table.key[0], severity=CRITICAL))
+    elif table.key:
+        out.append(
+            e.ExpectCompoundColumnsToBeUnique(column_list=list(table.key), severity=CRITICAL)
+        )
+    return out
+
+
+def _row_count_expectations(previous_rows: int | None):
+    """Against the previous run: a drop under 90% warns, under 50% stops the sends."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    if not previous_rows:
+        return [e.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL)]
+    return [
+        e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.5), severity=CRITICAL),
+        e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.9), severity=WARNING),
+    ]
+
+
+def _suites(as_of=None):
+    import great_expectations as gx
+
+    e = gx.expectations
+    freshness = []
+    if as_of is not None:
+        # The web tracker should have sent events up to the as-of date.
+        freshness.append(
+            e.ExpectColumnMaxToBeBetween(
+                column="last_seen_at",
+                min_value=(as_of - pd.Timedelta(days=2)).isoformat(),
+                severity=WARNING,
+            )
+        )
+    return {
+        "dim_customers": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="is_marketable", severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(column="order_count", min_value=0, severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(
+                column="total_revenue_eur", min_value=0, severity=CRITICAL
+            ),
+            # Anonymous visitors are profiles too, without email or name: warn only on a collapse.
+            e.ExpectColumnValuesToNotBeNull(column="email", mostly=0.5, severity=WARNING),
+            e.ExpectColumnValuesToNotBeNull(column="first_name", mostly=0.3, severity=WARNING),
+            *freshness,
+        ],
+        "send_audience": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToMatchRegex(
+                column="email", regex=EMAIL_PATTERN, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeInSet(
+                column="has_marketing_consent", value_set=[True], severity=CRITICAL
+            ),
+        ],
+        # A segment outside its bounds is worth a look, not a reason to stop the sends.
+        "segment_sizes": [
+            e.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="members", column_B="min_size", or_equal=True, severity=WARNING
+            ),
+            e.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="max_members", column_B="members", or_equal=True, severity=WARNING
+            ),
+        ],
+        "customer_scores": [
+            e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="purchase_propensity", severity=CRITICAL),
+            e.ExpectColumnValuesToBeBetween(
+                column="purchase_propensity", min_value=0, max_value=1, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeBetween(
+                column="churn_probability", min_value=0, max_value=1, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeBetween(
+                column="probability_alive", min_value=0, max_value=1, severity=CRITICAL
+            ),
+            e.ExpectColumnValuesToBeBetween(column="clv_eur", min_value=0, severity=CRITICAL),
+            e.ExpectColumnValuesToNotBeNull(column="persona", severity=WARNING),
+        ],
+    }
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str | None
+    severity: str
+    observed: str
+
+
+@dataclass
+class ValidationOutcome:
+    suite: str
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    docs_path: Path | None = None
+
+    @property
+    def critical_failures(self) -> list[Failure]:
+        return [f for f in self.failures if f.severity == CRITICAL]
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical_failures
+
+
+def _context(context_dir: Path):
+    settings.disable_telemetry()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", context_root_dir=str(context_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if not context.list_data_docs_sites():
+        context.add_data_docs_site(
+            "local_site",
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": "uncommitted/data_docs/local_site/",
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def validate(
+    context_dir: Path,
+    suite_name: str,
+    frame: pd.DataFrame,
+    *,
+    table=None,
+    as_of=None,
+    previous_rows: int | None = None,
+) -> ValidationOutcome:
+    """Save the suite to the context, validate `frame` against it, update Data Docs.
+
+    table: a LandingTable, for the raw suites; as_of: for freshness; previous_rows: the row
+    count the previous run saw, for the volume expectations."""
+    import great_expectations as gx
+
+    context = _context(context_dir)
+    expectations = _raw_expectations(table) if table is not None else _suites(as_of)[suite_name]
+    if table is None and suite_name != "segment_sizes":
+        expectations = [*expectations, *_row_count_expectations(previous_rows)]
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    suite.save()
+    # Get-or-create keeps the ids in great_expectations.yml stable from run to run.
+    try:
+        source = context.data_sources.get("warehouse")
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas("warehouse")
+    if suite_name in {a.name for a in source.assets}:
+        asset = source.get_asset(suite_name)
+    else:
+        asset = source.add_dataframe_asset(suite_name)
+    if "whole_table" in {b.name for b in asset.batch_definitions}:
+        batch = asset.get_batch_definition("whole_table")
+    else:
+        batch = asset.add_batch_definition_whole_dataframe("whole_table")
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+            result_format="SUMMARY",
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    outcome = ValidationOutcome(suite=suite_name, evaluated=0)
+    for run_result in result.run_results.values():
+        for r in run_result.results:
+            outcome.evaluated += 1
+            if not r.success:
+                config = r.expectation_config
+                observed = r.result.get("unexpected_count", r.result.get("observed_value"))
+                outcome.failures.append(
+                    Failure(
+                        config.type,
+                        config.kwargs.get("column"),
+                        str(config.severity.value),
+                        str(observed),
+                    )
+                )
+    sites = context.get_docs_sites_urls()
+    if sites and sites[0].get("site_url"):
+        outcome.docs_path = Path(sites[0]["site_url"].removeprefix("file://"))
+    return outcome
+
+
+def previous_row_count(conn: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """The row count the last validation of `name` saw, then record today's."""
+    conn.execute("create schema if not exists quality")
+    conn.execute(
+        "create table if not exists quality.row_count_history (name varchar, counted_at timestamp, row_count bigint)"
+    )
+    row = conn.execute(
+        "select row_count from quality.row_count_history where name = ? order by counted_at desc limit 1",
+        [name],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def record_row_count(conn: duckdb.DuckDBPyConnection, name: str, rows: int) -> None:
+    conn.execute(
+        "insert into quality.row_count_history values (?, current_timestamp, ?)", [name, rows]
+    )

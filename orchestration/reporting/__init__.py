@@ -1,0 +1,1 @@
+"""Measuring what the mail did: the campaign report."""

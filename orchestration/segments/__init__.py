@@ -1,0 +1,1 @@
+"""The YAML segment library: loading and validating rules, and compiling them to SQL."""

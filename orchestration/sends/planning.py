@@ -1,0 +1,215 @@
+"""Plan a campaign's sends for a day, once: who is in the audience, who the guards keep out
+and why, and each person's variant or holdout and batch.
+
+The plan is stored in email.send_plan and reused by reruns, so the same people fall in the
+same batches. Guards run in SQL: no marketing consent, unsubscribed, complained,
+hard-bounced, suppressed, invalid email, and frequency caps (default 1 marketing email per
+day and 3 per 7 days, counting our ledger and the email service's history). Every excluded
+person is recorded in email.send_exclusions with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+import pandas as pd
+
+from email_render.assignment import HOLDOUT, assignment_sql
+from email_render.campaign import Campaign
+from orchestration import settings
+from orchestration.privacy import identifiers, privacy_tables
+from orchestration.segments.rules import Segment, compile_condition
+from orchestration.sends import email_schema
+
+BATCH_SIZE = 1_000
+
+
+@dataclass(frozen=True)
+class FrequencyCaps:
+    per_day: int = 1
+    per_week: int = 3
+
+    @classmethod
+    def from_settings(cls) -> FrequencyCaps:
+        per_day, per_week = settings.frequency_caps()
+        return cls(per_day=per_day, per_week=per_week)
+
+
+GUARD_REASONS = """
+    case
+        when not c.has_marketing_consent then 'no_marketing_consent'
+        when c.is_unsubscribed then 'unsubscribed'
+        when c.has_complained then 'complained'
+        when c.has_hard_bounced then 'hard_bounced'
+        when suppressed.email_hash is not null then 'suppressed'
+        when not c.is_email_valid then 'invalid_email'
+        when coalesce(f.sends_today, 0) >= ? then 'frequency_cap_day'
+        when coalesce(f.sends_this_week, 0) >= ? then 'frequency_cap_week'
+    end
+"""
+
+
+def plan(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    library: list[Segment] = (),
+    batch_size: int = BATCH_SIZE,
+) -> bool:
+    """Store today's plan and exclusions for the campaign, unless they exist. True if new."""
+    email_schema.ensure_tables(conn)
+    privacy_tables.ensure_tables(conn)
+    exists = conn.execute(
+        "select count(*) from email.send_plan where campaign_id = ? and send_date = ?",
+        [campaign.campaign_id, send_date],
+    ).fetchall()[0][0]
+    if exists:
+        return False
+    columns = email_schema.create_segment_base(conn)
+    if campaign.audience:
+        condition, params = compile_condition(
+            campaign.audience,
+            columns,
+            list(library),
+            campaign.source_path,
+            f"campaign '{campaign.campaign_id}'",
+            "audience",
+        )
+        conn.execute(
+            f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
+            f" where coalesce({condition}, false)",
+            params,
+        )
+    else:
+        conn.execute(
+            f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
+        )
+    _guard_and_store(conn, campaign, send_date, caps, batch_size)
+    return True
+
+
+def plan_people(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    people: pd.DataFrame,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Add `people` (person_id, variant) to the day's plan of a triggered campaign, through
+    the same guards; people already planned or excluded today are left as they are, so a
+    trigger that fires every hour adds only the newcomers. Returns how many were added."""
+    email_schema.ensure_tables(conn)
+    privacy_tables.ensure_tables(conn)
+    conn.register("_people", people[["person_id", "variant"]])
+    conn.execute(
+        """
+        create or replace temp table audience as
+        select p.person_id, p.variant from _people as p
+        where not exists (
+            select 1 from email.send_plan as s
+            where s.campaign_id = ? and s.send_date = ? and s.person_id = p.person_id
+        ) and not exists (
+            select 1 from email.send_exclusions as e
+            where e.campaign_id = ? and e.send_date = ? and e.person_id = p.person_id
+        )
+        """,
+        [campaign.campaign_id, send_date, campaign.campaign_id, send_date],
+    )
+    conn.unregister("_people")
+    first_batch = conn.execute(
+        "select coalesce(max(batch_no) + 1, 0) from email.send_plan"
+        " where campaign_id = ? and send_date = ?",
+        [campaign.campaign_id, send_date],
+    ).fetchall()[0][0]
+    return _guard_and_store(
+        conn, campaign, send_date, caps, batch_size, int(first_batch), incremental=True
+    )
+
+
+def _guard_and_store(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    batch_size: int,
+    first_batch: int = 0,
+    incremental: bool = False,
+) -> int:
+    """Guard the people in the temp table `audience` and store the plan and exclusions, all
+    inside the warehouse, so no audience is held in Python. Returns how many were planned.
+
+    A campaign's whole audience gets the campaign's deterministic assignment and replaces
+    the day's exclusions; an incremental plan (a trigger's newcomers) brings its variants in
+    `audience.variant` and adds to the exclusions."""
+    conn.execute(
+        """
+        create or replace temp table recent_sends as
+        select person_id, campaign_id, cast(sent_at as date) as sent_on from (
+            select person_id, campaign_id, send_date as sent_at from email.send_ledger
+            union
+            select person_id, campaign_id, cast(occurred_at as date) from marts.fct_email_events
+            where event_type = 'sent'
+        )
+        where sent_on between ? - interval 6 day and ? and not (campaign_id = ? and sent_on = ?)
+        """,
+        [send_date, send_date, campaign.campaign_id, send_date],
+    )
+    variant, variant_params = (
+        ("a.variant", []) if incremental else assignment_sql(campaign, "a.person_id")
+    )
+    conn.execute(
+        f"""
+        create or replace temp table guarded as
+        with frequency as (
+            select
+                person_id,
+                count(distinct campaign_id) filter (where sent_on = ?) as sends_today,
+                count(distinct (campaign_id, sent_on)) as sends_this_week
+            from recent_sends group by person_id
+        )
+        select a.person_id, {GUARD_REASONS} as reason, {variant} as variant
+        from audience as a
+        join marts.dim_customers as c on a.person_id = c.person_id
+        left join frequency as f on a.person_id = f.person_id
+        left join privacy.suppression_list as suppressed
+            on suppressed.email_hash = {identifiers.sql_hash("email", "c.email")}
+        """,
+        [send_date, caps.per_day, caps.per_week, *variant_params, identifiers.salt()],
+    )
+    key = [campaign.campaign_id, send_date]
+    conn.execute("begin transaction")
+    try:
+        # Batches are cut from the people who are mailed, in person_id order, so a batch is
+        # the same on every rerun.
+        planned = conn.execute(
+            f"""
+            insert into email.send_plan
+            select ?, ?, person_id, variant,
+                case when variant <> '{HOLDOUT}' then ? + (row_number() over (
+                    partition by variant = '{HOLDOUT}' order by person_id
+                ) - 1) // ? end,
+                ?
+            from guarded where reason is null
+            """,
+            [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
+        ).fetchall()[0][0]
+        if not incremental:
+            conn.execute(
+                "delete from email.send_exclusions where campaign_id = ? and send_date = ?", key
+            )
+        conn.execute(
+            "insert into email.send_exclusions"
+            " select ?, ?, person_id, reason from guarded where reason is not null",
+            key,
+        )
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    for table in ("guarded", "recent_sends", "audience"):
+        conn.execute(f"drop table {table}")  # temp tables live in memory until dropped
+    return planned

@@ -1,0 +1,181 @@
+"""Every path and setting of the pipeline, read from the environment at call time.
+
+This is the one module that knows where things live. Each value has a working default
+relative to the repository, and each environment variable is listed in `.env.example`.
+Functions rather than constants, so that a test that changes the environment sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "true",
+}
+
+
+def disable_telemetry() -> None:
+    """Anything that phones home hangs on a closed network; make sure nothing tries."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def configure_dbt_selection() -> None:
+    """Dagster runs the dbt graph in steps around the ML assets (dim_customers reads the
+    scores): a test that spans steps must run in the step where all its parents exist.
+    dagster-dbt reads this default from the environment and overrides it when it must."""
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    if not value:
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def data_dir() -> Path:
+    return _path("MAILPIPE_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def landing_dir() -> Path:
+    return _path("MAILPIPE_LANDING_DIR", data_dir() / "landing")
+
+
+def warehouse_path() -> Path:
+    return _path("MAILPIPE_WAREHOUSE_PATH", data_dir() / "warehouse.duckdb")
+
+
+def mlflow_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir() / 'mlflow.db'}"
+
+
+def mlflow_artifacts_dir() -> Path:
+    return _path("MAILPIPE_MLFLOW_ARTIFACTS_DIR", data_dir() / "mlruns")
+
+
+def exports_dir() -> Path:
+    return _path("MAILPIPE_EXPORTS_DIR", data_dir() / "exports")
+
+
+def ground_truth_dir() -> Path:
+    return _path("MAILPIPE_GROUND_TRUTH_DIR", data_dir() / "ground_truth")
+
+
+def dbt_project_dir() -> Path:
+    return PROJECT_ROOT / "dbt_project"
+
+
+def gx_context_dir() -> Path:
+    return _path("MAILPIPE_GX_CONTEXT_DIR", PROJECT_ROOT / "great_expectations")
+
+
+def campaigns_dir() -> Path:
+    return _path("MAILPIPE_CAMPAIGNS_DIR", PROJECT_ROOT / "email_render" / "campaigns")
+
+
+def as_of_override() -> datetime | None:
+    """The as-of date pinned by MAILPIPE_AS_OF (ISO date or timestamp, UTC), if any."""
+    value = os.environ.get("MAILPIPE_AS_OF")
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def postal_address() -> str:
+    return os.environ.get(
+        "MAILPIPE_POSTAL_ADDRESS", "Mailpipe Demo Shop, Example Street 1, 10115 Berlin, Germany"
+    )
+
+
+def unsubscribe_base_url() -> str:
+    return os.environ.get("MAILPIPE_UNSUBSCRIBE_URL", "https://shop.example.com/unsubscribe")
+
+
+def sender_address() -> str:
+    return os.environ.get("MAILPIPE_SENDER", "Demo Shop <news@shop.example.com>")
+
+
+def dbt_executable() -> str:
+    """dbt from this interpreter's environment, so the pipeline works without an activated venv."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def segments_dir() -> Path:
+    return _path("MAILPIPE_SEGMENTS_DIR", PROJECT_ROOT / "dbt_project" / "segments")
+
+
+def sender_domain() -> str:
+    """The domain of Message-IDs and the unsubscribe mailbox: the sender's."""
+    return sender_address().rsplit("@", 1)[-1].rstrip(">").strip() or "localhost"
+
+
+def erasure_requests_dir() -> Path:
+    """Drop a .txt file with one email per line here to have those people erased."""
+    return _path("MAILPIPE_ERASURE_REQUESTS_DIR", data_dir() / "privacy" / "erasure_requests")
+
+
+def retention_days() -> int:
+    return int(os.environ.get("MAILPIPE_RETENTION_DAYS", "730"))
+
+
+def journeys_dir() -> Path:
+    return _path("MAILPIPE_JOURNEYS_DIR", PROJECT_ROOT / "email_render" / "journeys")
+
+
+def privacy_salt() -> str | None:
+    """The salt of identifier hashes, if set; otherwise the privacy stage keeps its own."""
+    return os.environ.get("MAILPIPE_PRIVACY_SALT") or None
+
+
+def frequency_caps() -> tuple[int, int]:
+    """Marketing emails a person may get per day and per 7 days."""
+    return (
+        int(os.environ.get("MAILPIPE_CAP_PER_DAY", 1)),
+        int(os.environ.get("MAILPIPE_CAP_PER_WEEK", 3)),
+    )
+
+
+def render_workers() -> int:
+    """Processes that render and write export batches: one per core unless set."""
+    return int(os.environ.get("MAILPIPE_RENDER_WORKERS") or os.cpu_count() or 1)
+
+
+def smtp() -> dict | None:
+    """SMTP delivery settings, only when MAILPIPE_SMTP_HOST is set."""
+    host = os.environ.get("MAILPIPE_SMTP_HOST")
+    if not host:
+        return None
+    return {
+        "host": host,
+        "port": int(os.environ.get("MAILPIPE_SMTP_PORT", 587)),
+        "username": os.environ.get("MAILPIPE_SMTP_USERNAME") or None,
+        "password": os.environ.get("MAILPIPE_SMTP_PASSWORD") or None,
+        "starttls": os.environ.get("MAILPIPE_SMTP_STARTTLS", "true").lower()
+        in ("1", "true", "yes"),
+    }
+
+
+def dbt_vars() -> dict[str, str]:
+    """What a dbt build of this run needs to know: its warehouse, segment library and as-of."""
+    as_of = as_of_override()
+    return {
+        "warehouse_path": str(warehouse_path()),
+        "segments_dir": str(segments_dir()),
+        "as_of": as_of.isoformat(sep=" ") if as_of else "",
+    }

@@ -1,0 +1,145 @@
+import duckdb
+import pandas as pd
+import pytest
+
+from orchestration import settings
+from orchestration.segments.rules import Segment, SegmentError, compile_segments, load_segments
+
+COLUMNS = {
+    "person_id": "VARCHAR",
+    "days_since_last_order": "BIGINT",
+    "orders_365d": "BIGINT",
+    "is_marketable": "BOOLEAN",
+    "rfm_segment": "VARCHAR",
+    "engagement_score": "INTEGER",
+}
+PEOPLE = pd.DataFrame(
+    {
+        "person_id": ["ann", "bob", "cy", "dee"],
+        "days_since_last_order": [10, 90, None, 200],
+        "orders_365d": [8, 1, 0, 2],
+        "is_marketable": [True, True, False, True],
+        "rfm_segment": ["Champions", "At Risk", None, "Can't Lose Them"],
+        "engagement_score": [80, 40, 5, 60],
+    }
+)
+
+
+def _segment(name, rule, **kw):
+    return Segment(name=name, description="d", owner="o", rule=rule, source="test.yml", **kw)
+
+
+def _members(segments):
+    compiled = compile_segments(segments, COLUMNS, "people")
+    with duckdb.connect() as conn:
+        conn.register("people", PEOPLE)
+        rows = conn.execute(compiled.sql, compiled.params).fetchall()
+    out: dict[str, set] = {}
+    for person, segment in rows:
+        out.setdefault(segment, set()).add(person)
+    return out
+
+
+def test_rules_combine_with_and_or_not_and_other_segments():
+    lapsed = _segment("lapsed", {"field": "days_since_last_order", "gt": 60})
+    members = _members(
+        [
+            lapsed,
+            _segment("loyal", {"field": "orders_365d", "gt": 5}),
+            _segment("valuable", {"field": "rfm_segment", "in": ["Champions", "Can't Lose Them"]}),
+            _segment(
+                "win_back",
+                {
+                    "all": [
+                        {"segment": "lapsed"},
+                        {"not": {"field": "is_marketable", "is": False}},
+                        {
+                            "any": [
+                                {"segment": "valuable"},
+                                {"field": "engagement_score", "gte": 50},
+                            ]
+                        },
+                    ]
+                },
+            ),
+            _segment("never_ordered", {"field": "days_since_last_order", "is": None}),
+        ]
+    )
+    assert members["lapsed"] == {"bob", "dee"}
+    assert members["loyal"] == {"ann"}
+    assert members["valuable"] == {"ann", "dee"}
+    assert members["win_back"] == {"dee"}
+    assert members["never_ordered"] == {"cy"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"field": "shoe_size", "gt": 40}, "field 'rule': unknown field 'shoe_size'"),
+        (
+            {"field": "orders_365d", "gt": "many"},
+            "field 'rule': gt 'many' does not fit field 'orders_365d'",
+        ),
+        ({"field": "rfm_segment", "gt": "A"}, "'gt' needs a number or a date"),
+        (
+            {"all": [{"field": "orders_365d", "gt": 1}, {"segment": "nope"}]},
+            "field 'rule.all[1]': unknown segment 'nope'",
+        ),
+        ({"any": []}, "field 'rule': 'any' needs a non-empty list"),
+        ({"field": "orders_365d", "about": 3}, "unknown comparison 'about'"),
+        ({"segment": "circle"}, "segments refer to each other in a circle"),
+    ],
+)
+def test_an_invalid_rule_fails_naming_the_file_segment_and_field(rule, message):
+    with pytest.raises(SegmentError) as error:
+        compile_segments([_segment("circle", rule)], COLUMNS, "people")
+    assert str(error.value).startswith("test.yml: segment 'circle': field ")
+    assert message in str(error.value)
+
+
+def test_hostile_values_are_data_and_hostile_names_are_rejected():
+    hostile = "x'; drop table people; --"
+    members = _members([_segment("odd", {"field": "rfm_segment", "eq": hostile})])
+    assert "odd" not in members  # no match, and the table survived the query
+    with pytest.raises(SegmentError, match="unknown field"):
+        compile_segments(
+            [
+                _segment(
+                    "bad", {"field": 'person_id" is not null; drop table people; --', "is": None}
+                )
+            ],
+            COLUMNS,
+            "people",
+        )
+
+
+def test_a_segment_file_with_an_error_names_the_file_and_field(tmp_path):
+    (tmp_path / "bad.yml").write_text(
+        "segments:\n  - name: no_owner\n    description: x\n    rule: {field: a, is: true}\n"
+    )
+    with pytest.raises(
+        SegmentError, match=r"bad.yml: segment 'no_owner': field 'owner' is required"
+    ):
+        load_segments(tmp_path)
+
+
+def test_the_shipped_segment_library_loads_with_the_playbook():
+    names = {s.name for s in load_segments(settings.segments_dir())}
+    assert {
+        "highly_engaged",
+        "moderately_engaged",
+        "disengaged",
+        "recent_buyers",
+        "lapsed_buyers",
+        "loyal_buyers",
+        "viewed_not_bought_7d",
+        "high_value_buyers",
+        "category_browsers_7d",
+        "cart_abandoners_1h",
+        "cart_abandoners_24h",
+        "first_purchase_anniversary",
+        "inactive_30d",
+        "inactive_180d",
+        "lifecycle_new",
+        "win_back_candidates",
+    } <= names

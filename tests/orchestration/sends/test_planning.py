@@ -1,0 +1,159 @@
+"""Planning a day's sends on a small in-memory warehouse: guards with their reasons,
+frequency caps, the frozen plan, batches, and triggered newcomers."""
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from email_render.assignment import HOLDOUT, assign
+from email_render.campaign import Campaign, Variant
+from orchestration.privacy import privacy_tables
+from orchestration.segments.rules import Segment
+from orchestration.sends import email_schema, planning
+
+DAY = date(2026, 10, 31)
+CAPS = planning.FrequencyCaps(per_day=1, per_week=3)
+CAMPAIGN = Campaign(
+    campaign_id="weekly",
+    name="Weekly",
+    template="weekly_picks",
+    variants=(Variant("a", "A"), Variant("b", "B")),
+    holdout_share=0.2,
+    schedule={"every": "day"},
+)
+# Everyone marketable unless a column says otherwise.
+MARKETABLE = {
+    "has_marketing_consent": True,
+    "is_unsubscribed": False,
+    "has_complained": False,
+    "has_hard_bounced": False,
+    "is_email_valid": True,
+    "days_since_last_order": 10,
+}
+
+
+@pytest.fixture
+def conn(monkeypatch):
+    monkeypatch.setenv("MAILPIPE_PRIVACY_SALT", "test-salt")
+    with duckdb.connect() as c:
+        c.execute("create schema marts")
+        c.execute(
+            "create table marts.fct_email_events (person_id varchar, campaign_id varchar,"
+            " event_type varchar, occurred_at timestamp)"
+        )
+        email_schema.ensure_tables(c)
+        privacy_tables.ensure_tables(c)
+        yield c
+
+
+def _customers(conn, rows: list[dict]) -> None:
+    frame = pd.DataFrame(
+        [{**MARKETABLE, "email": f"{r['person_id']}@example.com", **r} for r in rows]
+    )
+    conn.register("_customers", frame)
+    conn.execute("create or replace table marts.dim_customers as select * from _customers")
+    conn.unregister("_customers")
+
+
+def _plan(conn) -> dict[str, str]:
+    return dict(
+        conn.execute(
+            "select person_id, variant from email.send_plan where campaign_id = ? and send_date = ?",
+            [CAMPAIGN.campaign_id, DAY],
+        ).fetchall()
+    )
+
+
+def _exclusions(conn) -> dict[str, str]:
+    return dict(conn.execute("select person_id, reason from email.send_exclusions").fetchall())
+
+
+def test_each_guard_keeps_its_people_out_with_the_reason(conn):
+    _customers(
+        conn,
+        [
+            {"person_id": "ok"},
+            {"person_id": "no_consent", "has_marketing_consent": False},
+            {"person_id": "unsub", "is_unsubscribed": True},
+            {"person_id": "complained", "has_complained": True},
+            {"person_id": "bounced", "has_hard_bounced": True},
+            {"person_id": "bad_email", "is_email_valid": False},
+        ],
+    )
+    assert planning.plan(conn, CAMPAIGN, DAY, CAPS)
+    assert set(_plan(conn)) == {"ok"}
+    assert _exclusions(conn) == {
+        "no_consent": "no_marketing_consent",
+        "unsub": "unsubscribed",
+        "complained": "complained",
+        "bounced": "hard_bounced",
+        "bad_email": "invalid_email",
+    }
+
+
+def test_frequency_caps_count_our_ledger_and_the_email_services_history(conn):
+    _customers(conn, [{"person_id": "fresh"}, {"person_id": "today"}, {"person_id": "week"}])
+    conn.execute(
+        "insert into email.send_ledger values"
+        " ('other', ?, 'today', 'a', 'm1', current_timestamp, null)",
+        [DAY],
+    )
+    conn.execute(
+        "insert into marts.fct_email_events values"
+        " ('week', 'n1', 'sent', '2026-10-26 09:00'), ('week', 'n2', 'sent', '2026-10-28 09:00'),"
+        " ('week', 'n3', 'sent', '2026-10-29 09:00'), ('fresh', 'n0', 'sent', '2026-10-20 09:00')"
+    )
+    planning.plan(conn, CAMPAIGN, DAY, CAPS)
+    assert set(_plan(conn)) == {"fresh"}
+    assert _exclusions(conn) == {"today": "frequency_cap_day", "week": "frequency_cap_week"}
+
+
+def test_the_days_plan_is_frozen_with_stable_variants_and_batches_in_person_order(conn):
+    people = [f"p{i:03d}" for i in range(250)]
+    _customers(conn, [{"person_id": p} for p in people])
+    assert planning.plan(conn, CAMPAIGN, DAY, CAPS, batch_size=50)
+    first = _plan(conn)
+    assert first == {p: assign(CAMPAIGN, p) for p in people}
+    assert 0.1 < sum(v == HOLDOUT for v in first.values()) / len(first) < 0.3
+    # A rerun, even after the customer view changed, keeps the plan as it was.
+    _customers(conn, [{"person_id": p, "is_unsubscribed": True} for p in people])
+    assert not planning.plan(conn, CAMPAIGN, DAY, CAPS, batch_size=50)
+    assert _plan(conn) == first
+    batches = conn.execute(
+        "select batch_no, min(person_id), max(person_id), count(*) from email.send_plan"
+        " where variant <> 'holdout' group by 1 order by 1"
+    ).fetchall()
+    assert [b[0] for b in batches] == list(range(len(batches)))
+    assert all(b[3] == 50 for b in batches[:-1])
+    assert all(a[2] < b[1] for a, b in zip(batches, batches[1:], strict=False))
+    assert conn.execute(
+        "select count(*) from email.send_plan where variant = 'holdout' and batch_no is not null"
+    ).fetchone() == (0,)
+
+
+def test_an_audience_rule_and_a_library_segment_narrow_the_plan(conn):
+    _customers(
+        conn,
+        [
+            {"person_id": "recent", "days_since_last_order": 5},
+            {"person_id": "lapsed", "days_since_last_order": 90},
+        ],
+    )
+    lapsed = Segment("lapsed", "d", "o", {"field": "days_since_last_order", "gt": 60}, "t.yml")
+    campaign = Campaign(**{**CAMPAIGN.__dict__, "audience": {"segment": "lapsed"}})
+    planning.plan(conn, campaign, DAY, CAPS, [lapsed])
+    assert set(_plan(conn)) | set(_exclusions(conn)) == {"lapsed"}
+
+
+def test_a_trigger_adds_only_newcomers_through_the_same_guards(conn):
+    _customers(conn, [{"person_id": "ann"}, {"person_id": "bob"}, {"person_id": "cy"}])
+    triggered = Campaign(**{**CAMPAIGN.__dict__, "holdout_share": 0.0, "schedule": None})
+    people = pd.DataFrame({"person_id": ["ann"], "variant": ["main"]})
+    assert planning.plan_people(conn, triggered, DAY, planning.FrequencyCaps(5, 5), people) == 1
+    people = pd.DataFrame({"person_id": ["ann", "bob"], "variant": ["main", "alternative"]})
+    assert planning.plan_people(conn, triggered, DAY, planning.FrequencyCaps(5, 5), people) == 1
+    assert _plan(conn) == {"ann": "main", "bob": "alternative"}
+    batches = conn.execute("select person_id, batch_no from email.send_plan order by 1").fetchall()
+    assert batches == [("ann", 0), ("bob", 1)]
