@@ -14,18 +14,17 @@ STAGES = ("load", "models", "ml", "customer_view", "email")
 
 
 def selection(stage: str):
-    """Stages in pipeline order: dbt runs before the models and again after them, because
-    dim_customers and the segments read the scores."""
+    """Stages in pipeline order, as the Dagster groups are: dbt's staging and core models
+    before the models, the customer view and segments after them (they read the scores),
+    then the sends and their measurement."""
     import dagster as dg
 
-    after_scores = dg.AssetSelection.assets("customer_scores").downstream(include_self=False)
-    dbt_and_marts = dg.AssetSelection.groups("staging", "marts")
     return {
         "load": dg.AssetSelection.groups("raw"),
-        "models": dbt_and_marts - after_scores,
+        "models": dg.AssetSelection.groups("staging", "core"),
         "ml": dg.AssetSelection.groups("ml"),
-        "customer_view": dbt_and_marts & after_scores,
-        "email": dg.AssetSelection.groups("email"),
+        "customer_view": dg.AssetSelection.groups("customer"),
+        "email": dg.AssetSelection.groups("email", "reporting"),
     }[stage]
 
 

@@ -173,6 +173,18 @@ def stored_zip(entries: list[tuple[str, bytes]]) -> bytes:
     return b"".join([*parts, directory, end])
 
 
+# A cell a spreadsheet would run as a formula (CSV injection): =, +, -, @, tab, return.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Text a person's data put in a CSV opens as text: a leading formula character gets a
+    single quote before it, as spreadsheet programs and OWASP advise."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
     """A batch's messages as one zip archive, and its upload lines as part files.
 
@@ -190,7 +202,7 @@ def write_batch(out_dir: Path, batch_no: int, sends: list[Rendered]) -> None:
     rows = io.StringIO()
     csv.writer(rows, lineterminator="\n").writerows(
         [
-            *(send.record[c] for c in CSV_COLUMNS[:-1]),
+            *(spreadsheet_safe(send.record[c]) for c in CSV_COLUMNS[:-1]),
             layout.message_member(batch_no, send.record["person_id"]),
         ]
         for send in sends

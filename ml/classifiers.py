@@ -21,12 +21,17 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ml import clv
+from ml.errors import CannotTrain
 from ml.features import FEATURE_COLUMNS, FeatureCache, orders_in_window
 
 # Training beyond this many rows buys little accuracy and costs linear time; scoring always
 # covers everyone.
 MAX_TRAIN_ROWS = 250_000
 IMPORTANCE_ROWS = 5_000
+# Fewer people of either outcome than this in a window, and neither calibration folds nor a
+# holdout ROC AUC mean anything.
+MIN_CLASS_MEMBERS = 10
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,17 @@ class Task:
     description: str
     population: Callable[[pd.DataFrame], pd.Series]
     label: Callable[[pd.Index, pd.DataFrame, pd.Timestamp, int], pd.Series]
+    # The BG/NBD answer to the same question, as a baseline the classifier must beat.
+    bgnbd_baseline: Callable[[pd.Index, pd.DataFrame, pd.Timestamp, int], np.ndarray]
+
+
+def _bgnbd_purchase(people: pd.Index, orders: pd.DataFrame, cutoff, horizon_days: int):
+    """P(an order within the horizon) from BG/NBD fit on orders before the cutoff; people
+    who never ordered get the share of first-time buyers the model cannot know about: 0."""
+    summary = clv.summarize(orders, cutoff)
+    model = clv.fit(summary)
+    scores = clv.probability_of_purchase(model.bgnbd, summary, horizon_days)
+    return pd.Series(scores, index=summary.index).reindex(people, fill_value=0.0).to_numpy()
 
 
 def _purchased(people: pd.Index, orders: pd.DataFrame, cutoff, horizon_days: int) -> pd.Series:
@@ -57,6 +73,7 @@ PURCHASE = Task(
     description="Orders in the next 30 days; everyone known before the cutoff.",
     population=lambda features: pd.Series(True, index=features.index),
     label=_purchased,
+    bgnbd_baseline=_bgnbd_purchase,
 )
 CHURN = Task(
     name="churn_risk",
@@ -65,6 +82,7 @@ CHURN = Task(
     description="A past buyer with no order in the next 90 days; past buyers only.",
     population=lambda features: features["has_ordered"] > 0,
     label=_churned,
+    bgnbd_baseline=lambda *args: 1.0 - _bgnbd_purchase(*args),
 )
 TASKS = (PURCHASE, CHURN)
 
@@ -92,6 +110,9 @@ class TrainingResult:
     calibration: pd.DataFrame
     importance: pd.DataFrame
     eval_scores: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # name -> holdout metrics of each baseline: "logreg", and "bgnbd" where BG/NBD could be fit
+    baselines: dict = field(default_factory=dict)
+    baseline_skipped: dict = field(default_factory=dict)
 
 
 def make_model(random_state: int = 0, **overrides) -> Pipeline:
@@ -179,10 +200,12 @@ def train(
     x_train, y_train = dataset(task, features, train_cutoff)
     x_eval, y_eval = dataset(task, features, eval_cutoff)
     for name, y, cutoff in (("training", y_train, train_cutoff), ("holdout", y_eval, eval_cutoff)):
-        if y.nunique() < 2:
-            raise ValueError(
+        positives = int(y.sum())
+        if min(positives, len(y) - positives) < MIN_CLASS_MEMBERS:
+            raise CannotTrain(
                 f"cannot train {task.name}: the {name} window after {cutoff:%Y-%m-%d} has "
-                f"{int(y.sum())} positives among {len(y)} people; more history is needed"
+                f"{positives} positives among {len(y)} people ({task.description.rstrip('.')}); "
+                f"it needs at least {MIN_CLASS_MEMBERS} of each outcome, so more history is needed"
             )
     x_fit, y_fit = _subsample(x_train, y_train, max_train_rows, random_state)
     model = make_model(random_state).fit(x_fit, y_fit)
@@ -191,6 +214,14 @@ def train(
     metrics = evaluate(y_true, eval_scores)
     baseline = make_baseline().fit(x_fit, y_fit)
     baseline_metrics = evaluate(y_true, baseline.predict_proba(x_eval)[:, 1])
+    baselines, baseline_skipped = {"logreg": baseline_metrics}, {}
+    try:
+        bgnbd_scores = task.bgnbd_baseline(
+            x_eval.index, features.orders, eval_cutoff, task.horizon_days
+        )
+        baselines["bgnbd"] = evaluate(y_true, bgnbd_scores)
+    except clv.ClvUnfittable as exc:
+        baseline_skipped["bgnbd"] = str(exc)
 
     observed, predicted = calibration_curve(y_true, eval_scores, n_bins=10, strategy="quantile")
     calibration = pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
@@ -239,6 +270,8 @@ def train(
         params=params,
         metrics=metrics,
         baseline_metrics=baseline_metrics,
+        baselines=baselines,
+        baseline_skipped=baseline_skipped,
         train_cutoff=train_cutoff,
         eval_cutoff=eval_cutoff,
         example=x_eval.head(5).reset_index(drop=True),

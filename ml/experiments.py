@@ -7,7 +7,7 @@ The outcome is 7-day conversion, counted alike for mailed people and the holdout
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 from scipy import stats
@@ -105,7 +105,9 @@ def compare_with_holdout(metrics: pd.DataFrame) -> pd.DataFrame:
                 int(h["recipients"]),
             )
             rows.append({"campaign_id": campaign_id, "variant": arm.variant, **asdict(result)})
-    return pd.DataFrame(rows)
+    # No campaign with a holdout: no rows, but the columns a report reads.
+    columns = ["campaign_id", "variant", *(f.name for f in fields(Comparison))]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _pooled_over_campaigns_with_holdout(arms: pd.DataFrame) -> pd.DataFrame:

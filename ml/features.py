@@ -223,5 +223,6 @@ class FeatureCache:
     def at(self, cutoff) -> pd.DataFrame:
         cutoff = pd.Timestamp(cutoff)
         if cutoff not in self._by_cutoff:
-            raise KeyError(f"no features computed at {cutoff}; have {sorted(self._by_cutoff)}")
+            # Nobody was known yet at this cutoff (or the data holds nobody at all).
+            return pd.DataFrame(columns=FEATURE_COLUMNS, dtype=float).rename_axis("person_id")
         return self._by_cutoff[cutoff]

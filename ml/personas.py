@@ -11,6 +11,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from ml.errors import CannotTrain
+
 # Log-scaled where the spread is heavy-tailed, so one big spender does not own a cluster.
 PERSONA_FEATURES = {
     "recency": ("days_since_last_order", False),
@@ -48,7 +50,8 @@ def persona_matrix(features: pd.DataFrame) -> pd.DataFrame:
         values = features[column].astype(float)
         if column.startswith("days_since"):
             values = values.clip(upper=730)
-        out[name] = np.log1p(values) if log else values
+        # Net revenue is below zero for someone whose refunds outweigh their purchases.
+        out[name] = np.log1p(values.clip(lower=0)) if log else values
     return out
 
 
@@ -99,13 +102,21 @@ def fit(features: pd.DataFrame, ks: tuple[int, ...] = (4, 5, 6), random_state: i
         rng.choice(len(fit_rows), min(SILHOUETTE_SAMPLE, len(fit_rows)), replace=False)
     ]
     models, silhouettes = {}, {}
+    distinct = len(np.unique(np.round(fit_rows, 9), axis=0)) if len(fit_rows) else 0
     for k in ks:
-        if k >= len(sample):
+        if k >= len(sample) or k > distinct:
             continue
-        models[k] = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(fit_rows)
-        silhouettes[k] = float(silhouette_score(sample, models[k].predict(sample)))
+        model = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(fit_rows)
+        labels = model.predict(sample)
+        if len(np.unique(labels)) < 2:
+            continue
+        models[k] = model
+        silhouettes[k] = float(silhouette_score(sample, labels))
     if not models:
-        raise ValueError(f"cannot find personas among {len(features)} people")
+        raise CannotTrain(
+            f"cannot find personas among {len(features)} people: they have only {distinct}"
+            f" distinct profiles, and personas need more than {min(ks)}"
+        )
     best = max(silhouettes, key=silhouettes.get)
     labels = models[best].predict(scaled)
     centroids_z = pd.DataFrame(models[best].cluster_centers_, columns=matrix.columns)

@@ -31,5 +31,23 @@ def importance(frame: pd.DataFrame, title: str):
     return figure
 
 
+def transactions_by_frequency(table: pd.DataFrame, title: str):
+    """The standard BG/NBD holdout check: mean predicted and actual transactions in the
+    holdout, by repeat transactions in the calibration period."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    positions = range(len(table))
+    axis.plot(positions, table["actual"], marker="o", label="actual")
+    axis.plot(positions, table["predicted"], marker="s", linestyle="--", label="BG/NBD")
+    axis.set_xticks(list(positions), list(table.index))
+    axis.set(
+        xlabel="repeat transactions in the calibration period",
+        ylabel="mean transactions in the holdout",
+        title=title,
+    )
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
 def close(figure) -> None:
     plt.close(figure)

@@ -132,6 +132,8 @@ def item_item(
     A person's score for a product is the similarity-weighted sum of what they interacted
     with (log-damped weights); products they own are left out. Returns person_id, rank,
     product_id, score for people with at least one candidate scoring above zero."""
+    if len(product_ids) == 0 or interacted.empty:
+        return pd.DataFrame(columns=["person_id", "rank", "product_id", "score"])
     people_codes = pd.Index(pd.unique(interacted["person_id"]))
     rows = people_codes.get_indexer(interacted["person_id"])
     cols = product_ids.get_indexer(interacted["product_id"])
@@ -151,10 +153,12 @@ def item_item(
         scores = np.asarray(matrix[chunk] @ similarity)
         scores[owned_matrix[chunk].toarray() > 0] = -np.inf
         top, top_scores = _top_k(scores, k)
+        # A catalogue smaller than k gives fewer than k candidates each.
+        per_person = top.shape[1]
         frame = pd.DataFrame(
             {
-                "person_id": np.repeat(people_codes[chunk].to_numpy(), k),
-                "rank": np.tile(np.arange(1, k + 1), len(chunk)),
+                "person_id": np.repeat(people_codes[chunk].to_numpy(), per_person),
+                "rank": np.tile(np.arange(1, per_person + 1), len(chunk)),
                 "product_id": product_ids.to_numpy()[top.ravel()],
                 "score": top_scores.ravel(),
             }

@@ -74,7 +74,16 @@ def send_audience_is_consented_and_valid(duckdb: DuckDBResource) -> dg.AssetChec
 def customer_scores_are_probabilities(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """One score per person, each within [0, 1]."""
     with duckdb.get_connection() as conn:
-        return _validate_table(conn, "customer_scores", "select * from ml.customer_scores")
+        return _validate_table(
+            conn,
+            "customer_scores",
+            """
+            select *,
+                purchase_propensity is not null
+                    or purchase_propensity_missing_reason is not null as is_scored_or_explained
+            from ml.customer_scores
+            """,
+        )
 
 
 SEGMENT_SIZES_SQL = """

@@ -99,25 +99,84 @@ def record_clv_params(
 
 
 def latest_clv_params(
-    conn: duckdb.DuckDBPyConnection, as_of: pd.Timestamp
-) -> tuple[clv.ClvModel, int, str]:
-    row = conn.execute(
+    conn: duckdb.DuckDBPyConnection, as_of: pd.Timestamp, missing_ok: bool = False
+) -> tuple[clv.ClvModel, int, str, pd.Timestamp] | None:
+    """The newest fit at or before `as_of`: (model, horizon_days, MLflow run id, fitted as of).
+    None when there is none and `missing_ok`."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'ml' and table_name = 'clv_model_params'"
+    ).fetchall()[0][0]
+    row = (
+        conn.execute(
+            """
+            select bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, gg_p, gg_q, gg_gamma, buyers,
+                converged, horizon_days, mlflow_run_id, fitted_as_of
+            from ml.clv_model_params where fitted_as_of <= ?
+            order by fitted_as_of desc, fitted_at desc limit 1
+            """,
+            [as_of],
+        ).fetchall()
+        if exists
+        else []
+    )
+    if not row:
+        if missing_ok:
+            return None
+        raise LookupError(f"no CLV parameters fitted at or before {as_of}: run clv_model_params")
+    row = row[0]
+    model = clv.ClvModel(clv.BgNbd(*row[0:4]), clv.GammaGamma(*row[4:7]), row[7], row[8])
+    return model, row[9], row[10], pd.Timestamp(row[11])
+
+
+def record_model_run(
+    conn: duckdb.DuckDBPyConnection, model: str, as_of: pd.Timestamp, skipped_because: str | None
+) -> None:
+    """Whether a model could be trained at this as-of date, and if not, why: what
+    customer_scores says in place of a missing score."""
+    conn.execute("create schema if not exists ml")
+    conn.execute(
         """
-        select bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, gg_p, gg_q, gg_gamma, buyers,
-            converged, horizon_days, mlflow_run_id
-        from ml.clv_model_params where fitted_as_of <= ?
-        order by fitted_as_of desc, fitted_at desc limit 1
+        create table if not exists ml.model_runs (
+            model varchar not null, as_of timestamp not null, trained boolean not null,
+            skipped_because varchar, recorded_at timestamp not null
+        )
+        """
+    )
+    conn.execute(
+        "insert into ml.model_runs values (?, ?, ?, ?, current_timestamp)",
+        [model, as_of, skipped_because is None, skipped_because],
+    )
+
+
+def skipped_models(conn: duckdb.DuckDBPyConnection, as_of: pd.Timestamp) -> dict[str, str]:
+    """model -> why it was skipped, for models whose latest run at `as_of` was skipped."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'ml' and table_name = 'model_runs'"
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    rows = conn.execute(
+        """
+        select model, arg_max_null(skipped_because, recorded_at)
+        from ml.model_runs where as_of = ? group by model
         """,
         [as_of],
     ).fetchall()
-    row = row[0] if row else None
-    if row is None:
-        raise LookupError(f"no CLV parameters fitted at or before {as_of}: run clv_model_params")
-    model = clv.ClvModel(clv.BgNbd(*row[0:4]), clv.GammaGamma(*row[4:7]), row[7], row[8])
-    return model, row[9], row[10]
+    return {model: reason for model, reason in rows if reason is not None}
 
 
-def persona_frame(found: personas.Personas) -> pd.DataFrame:
+def persona_frame(found: personas.Personas | None) -> pd.DataFrame:
+    """person_id, persona_id, persona; empty (typed) when no personas could be found."""
+    if found is None:
+        return pd.DataFrame(
+            {
+                "person_id": pd.Series(dtype="string"),
+                "persona_id": pd.Series(dtype="int64"),
+                "persona": pd.Series(dtype="string"),
+            }
+        )
     return pd.DataFrame(
         {
             "person_id": found.assignments.index,

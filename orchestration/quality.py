@@ -16,6 +16,8 @@ from orchestration.ingest.landing import EMAIL_PATTERN
 
 CRITICAL = "critical"
 WARNING = "warning"
+# Suites of tables that can rightly be empty: nobody has consent, so nobody is mailed.
+MAY_BE_EMPTY = {"send_audience"}
 
 
 def raw_suite_name(table) -> str:
@@ -46,13 +48,16 @@ def _raw_expectations(table):
     return out
 
 
-def _row_count_expectations(previous_rows: int | None):
-    """Against the previous run: a drop under 90% warns, under 50% stops the sends."""
+def _row_count_expectations(previous_rows: int | None, may_be_empty: bool = False):
+    """Against the previous run: a drop under 90% warns, under 50% stops the sends. Without
+    one, the table must not be empty, unless emptiness is a legitimate answer (an audience
+    in which nobody may be mailed)."""
     import great_expectations as gx
 
     e = gx.expectations
     if not previous_rows:
-        return [e.ExpectTableRowCountToBeBetween(min_value=1, severity=CRITICAL)]
+        severity = WARNING if may_be_empty else CRITICAL
+        return [e.ExpectTableRowCountToBeBetween(min_value=1, severity=severity)]
     return [
         e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.5), severity=CRITICAL),
         e.ExpectTableRowCountToBeBetween(min_value=int(previous_rows * 0.9), severity=WARNING),
@@ -79,8 +84,9 @@ def _suites(as_of=None):
             e.ExpectColumnValuesToNotBeNull(column="person_id", severity=CRITICAL),
             e.ExpectColumnValuesToNotBeNull(column="is_marketable", severity=CRITICAL),
             e.ExpectColumnValuesToBeBetween(column="order_count", min_value=0, severity=CRITICAL),
+            # Net revenue: refunds larger than purchases are unusual, not a reason to stop.
             e.ExpectColumnValuesToBeBetween(
-                column="total_revenue_eur", min_value=0, severity=CRITICAL
+                column="total_revenue_eur", min_value=0, severity=WARNING
             ),
             # Anonymous visitors are profiles too, without email or name: warn only on a collapse.
             e.ExpectColumnValuesToNotBeNull(column="email", mostly=0.5, severity=WARNING),
@@ -107,7 +113,10 @@ def _suites(as_of=None):
         ],
         "customer_scores": [
             e.ExpectColumnValuesToBeUnique(column="person_id", severity=CRITICAL),
-            e.ExpectColumnValuesToNotBeNull(column="purchase_propensity", severity=CRITICAL),
+            # A score may be missing when its model could not be trained, never silently.
+            e.ExpectColumnValuesToBeInSet(
+                column="is_scored_or_explained", value_set=[True], severity=CRITICAL
+            ),
             e.ExpectColumnValuesToBeBetween(
                 column="purchase_propensity", min_value=0, max_value=1, severity=CRITICAL
             ),
@@ -189,7 +198,10 @@ def validate(
     context = _context(context_dir)
     expectations = _raw_expectations(table) if table is not None else _suites(as_of)[suite_name]
     if table is None and suite_name != "segment_sizes":
-        expectations = [*expectations, *_row_count_expectations(previous_rows)]
+        expectations = [
+            *expectations,
+            *_row_count_expectations(previous_rows, may_be_empty=suite_name in MAY_BE_EMPTY),
+        ]
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=suite_name))
     for expectation in expectations:
         suite.add_expectation(expectation)

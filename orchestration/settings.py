@@ -179,3 +179,14 @@ def dbt_vars() -> dict[str, str]:
         "segments_dir": str(segments_dir()),
         "as_of": as_of.isoformat(sep=" ") if as_of else "",
     }
+
+
+def clv_discount_rate() -> float:
+    """The annual rate CLV discounts future purchases at (0.10: a purchase a year out is
+    worth 91% of one today)."""
+    return float(os.environ.get("MAILPIPE_CLV_DISCOUNT_RATE", "0.10"))
+
+
+def clv_spend_model() -> str:
+    """Which transactions Gamma-Gamma learns spend from: `repeat` (as published) or `all`."""
+    return os.environ.get("MAILPIPE_CLV_SPEND_MODEL", "repeat")

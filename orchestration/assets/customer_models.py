@@ -5,15 +5,17 @@ import mlflow
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from ml import classifiers, clv, features, personas, recommend, scoring, tracking
+from ml import classifiers, clv, features, personas, plots, recommend, scoring, tracking
+from ml.errors import CannotTrain
 from ml.features import FeatureCache
-from orchestration import ml_io, warehouse
+from orchestration import ml_io, settings, warehouse
 from orchestration.resources import MlflowTracking
 
 FACTS = ["fct_orders", "fct_order_items", "fct_email_events", "fct_web_events", "identity_links"]
 CLV_HORIZON_DAYS = 365
 CLV_HOLDOUT_DAYS = 90
 RECS_HOLDOUT_DAYS = 30
+TRAINED_CHECK = "model_trained_on_this_data"
 
 
 def _features(conn) -> tuple:
@@ -46,27 +48,83 @@ def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
+def _trained_check(name: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        TRAINED_CHECK,
+        asset=name,
+        description="The model could be trained on this data; when not, why, and what scores instead.",
+    )
+
+
+def _skipped(duckdb: DuckDBResource, name: str, as_of, reason: str, fallback: str):
+    """A model the data cannot support: the asset materializes, says why and what scores
+    instead, and its check warns in the UI. The sends go on."""
+    with duckdb.get_connection() as conn:
+        ml_io.record_model_run(conn, name, as_of, skipped_because=reason)
+    yield dg.MaterializeResult(
+        metadata={"skipped": True, "skipped_because": reason, "scores_come_from": fallback}
+    )
+    yield dg.AssetCheckResult(
+        check_name=TRAINED_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"skipped_because": reason, "scores_come_from": fallback},
+    )
+
+
+def _trained(duckdb: DuckDBResource, name: str, as_of, metadata: dict):
+    with duckdb.get_connection() as conn:
+        ml_io.record_model_run(conn, name, as_of, skipped_because=None)
+    yield dg.MaterializeResult(metadata={"skipped": False, **metadata})
+    yield dg.AssetCheckResult(check_name=TRAINED_CHECK, passed=True)
+
+
+def _champion_fallback(mlflow_tracking: MlflowTracking, registered_name: str) -> str:
+    mlflow_tracking.start(registered_name)
+    _, version = tracking.load_champion_with_version(registered_name)
+    if version is None:
+        return "nothing: no champion yet, so its scores are null with the reason"
+    return f"the current champion, version {version}, trained on earlier data"
+
+
 def _classifier_asset(task: classifiers.Task, doc: str):
+    name = f"{task.name}_model"
+
     @dg.asset(
-        name=f"{task.name}_model",
+        name=name,
         group_name="ml",
         deps=[customer_features],
         kinds={"sklearn", "mlflow"},
         description=doc,
+        check_specs=[_trained_check(name)],
     )
-    def _model(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+    def _model(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
         with duckdb.get_connection() as conn:
             as_of, _, features = _features(conn)
-        result = classifiers.train(task, features, as_of)
+        try:
+            result = classifiers.train(task, features, as_of)
+        except CannotTrain as exc:
+            fallback = _champion_fallback(mlflow_tracking, task.name)
+            yield from _skipped(duckdb, task.name, as_of, str(exc), fallback)
+            return
         experiment_id = mlflow_tracking.start(task.name)
         with mlflow.start_run(run_name=f"{task.name} as of {as_of:%Y-%m-%d}") as run:
             mlflow.log_param("as_of", f"{as_of:%Y-%m-%d %H:%M}")
             decision = tracking.log_classifier_run(result, task.name)
-        return dg.MaterializeResult(
-            metadata={
+        yield from _trained(
+            duckdb,
+            task.name,
+            as_of,
+            {
                 **{f"holdout_{k}": v for k, v in result.metrics.items()},
-                "baseline_logreg_roc_auc": result.baseline_metrics["roc_auc"],
-                "baseline_logreg_pr_auc": result.baseline_metrics["pr_auc"],
+                **{
+                    f"baseline_{name}_{metric}": m[metric]
+                    for name, m in result.baselines.items()
+                    for metric in ("roc_auc", "pr_auc")
+                },
+                **{
+                    f"baseline_{name}_skipped": why for name, why in result.baseline_skipped.items()
+                },
                 "top_features": dg.MetadataValue.md(
                     result.importance.head(5).to_markdown(index=False)
                 ),
@@ -76,7 +134,7 @@ def _classifier_asset(task: classifiers.Task, doc: str):
                 "mlflow_run": dg.MetadataValue.url(
                     mlflow_tracking.ui_url(experiment_id, run.info.run_id)
                 ),
-            }
+            },
         )
 
     return _model
@@ -92,20 +150,31 @@ churn_risk_model = _classifier_asset(
 )
 
 
-@dg.asset(group_name="ml", deps=FACTS, kinds={"scipy", "mlflow", "duckdb"})
-def clv_model_params(
-    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
-) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="ml",
+    deps=FACTS,
+    kinds={"scipy", "mlflow", "duckdb"},
+    check_specs=[_trained_check("clv_model_params")],
+)
+def clv_model_params(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
     """BG/NBD and Gamma-Gamma parameters fit by maximum likelihood, checked on a 90-day holdout."""
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
         orders = ml_io.read_orders(conn)
-    holdout_cutoff = as_of - pd.Timedelta(days=CLV_HOLDOUT_DAYS)
-    earlier = clv.summarize(orders, holdout_cutoff)
-    holdout = clv.holdout_metrics(
-        clv.fit(earlier), earlier, orders, holdout_cutoff, CLV_HOLDOUT_DAYS
-    )
-    model = clv.fit(clv.summarize(orders, as_of))
+    spend = settings.clv_spend_model()
+    try:
+        found = clv.fit_with_holdout(orders, as_of, CLV_HOLDOUT_DAYS, spend=spend)
+    except CannotTrain as exc:
+        with duckdb.get_connection() as conn:
+            earlier = ml_io.latest_clv_params(conn, as_of, missing_ok=True)
+        fallback = (
+            f"the parameters fitted at {earlier[3]:%Y-%m-%d}"
+            if earlier
+            else "nothing: CLV columns are null with the reason"
+        )
+        yield from _skipped(duckdb, "clv", as_of, str(exc), fallback)
+        return
+    model, holdout = found.model, found.holdout
     experiment_id = mlflow_tracking.start("customer_lifetime_value")
     with mlflow.start_run(run_name=f"clv as of {as_of:%Y-%m-%d}") as run:
         mlflow.log_params(
@@ -113,36 +182,59 @@ def clv_model_params(
                 "as_of": f"{as_of:%Y-%m-%d %H:%M}",
                 "horizon_days": CLV_HORIZON_DAYS,
                 "holdout_days": CLV_HOLDOUT_DAYS,
+                "transaction_period": clv.PERIOD,
+                "gamma_gamma_spend": spend,
+                "gamma_gamma_spend_means": clv.SPEND_MODELS[spend],
                 "buyers": model.buyers,
                 "converged": model.converged,
             }
         )
         mlflow.log_metrics({f"param_{k}": v for k, v in model.params().items()})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout.items()})
+        figure = plots.transactions_by_frequency(
+            found.calibration, f"holdout: {CLV_HOLDOUT_DAYS} days before {as_of:%Y-%m-%d}"
+        )
+        mlflow.log_figure(figure, "holdout_transactions_by_frequency.png")
+        plots.close(figure)
+        mlflow.log_table(found.calibration.reset_index(), "holdout_transactions_by_frequency.json")
     with duckdb.get_connection() as conn:
         ml_io.record_clv_params(conn, model, as_of, run.info.run_id, CLV_HORIZON_DAYS)
-    return dg.MaterializeResult(
-        metadata={
+    yield from _trained(
+        duckdb,
+        "clv",
+        as_of,
+        {
             **{k: round(v, 4) for k, v in model.params().items()},
             "buyers": model.buyers,
             "converged": model.converged,
+            "gamma_gamma_spend": spend,
             **{f"holdout_{k}": v for k, v in holdout.items()},
+            "holdout_by_frequency": dg.MetadataValue.md(found.calibration.round(3).to_markdown()),
             "mlflow_run_id": run.info.run_id,
             "mlflow_run": dg.MetadataValue.url(
                 mlflow_tracking.ui_url(experiment_id, run.info.run_id)
             ),
-        }
+        },
     )
 
 
-@dg.asset(group_name="ml", deps=[customer_features], kinds={"sklearn", "duckdb"})
-def customer_personas(
-    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
-) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="ml",
+    deps=[customer_features],
+    kinds={"sklearn", "duckdb"},
+    check_specs=[_trained_check("customer_personas")],
+)
+def customer_personas(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
     """K-means personas over RFM and engagement, named by their centroids, with the silhouette."""
     with duckdb.get_connection() as conn:
         as_of, _, features = _features(conn)
-    found = personas.fit(features.at(as_of))
+    try:
+        found = personas.fit(features.at(as_of))
+    except CannotTrain as exc:
+        with duckdb.get_connection() as conn:
+            warehouse.replace_table(conn, "ml", "customer_personas", ml_io.persona_frame(None))
+        yield from _skipped(duckdb, "personas", as_of, str(exc), "nothing: personas are null")
+        return
     experiment_id = mlflow_tracking.start("personas")
     with mlflow.start_run(run_name=f"personas as of {as_of:%Y-%m-%d}") as run:
         mlflow.log_params({"k": found.k, "features": ",".join(personas.PERSONA_FEATURES)})
@@ -152,8 +244,11 @@ def customer_personas(
     frame = ml_io.persona_frame(found)
     with duckdb.get_connection() as conn:
         rows = warehouse.replace_table(conn, "ml", "customer_personas", frame)
-    return dg.MaterializeResult(
-        metadata={
+    yield from _trained(
+        duckdb,
+        "personas",
+        as_of,
+        {
             "dagster/row_count": rows,
             "k": found.k,
             "silhouette": found.silhouette,
@@ -161,7 +256,7 @@ def customer_personas(
             "mlflow_run": dg.MetadataValue.url(
                 mlflow_tracking.ui_url(experiment_id, run.info.run_id)
             ),
-        }
+        },
     )
 
 
@@ -180,10 +275,18 @@ def customer_scores(
         champions[task.name] = tracking.load_champion_with_version(task.name)
     with duckdb.get_connection() as conn:
         as_of, orders, features = _features(conn)
-        clv_params = ml_io.latest_clv_params(conn, as_of)
+        clv_params = ml_io.latest_clv_params(conn, as_of, missing_ok=True)
         persona_names = conn.execute("select person_id, persona from ml.customer_personas").df()
+        skipped = ml_io.skipped_models(conn, as_of)
         scores = scoring.score_everyone(
-            features, orders, as_of, champions, clv_params, persona_names
+            features,
+            orders,
+            as_of,
+            champions,
+            clv_params[:3] if clv_params else None,
+            persona_names,
+            clv_discount_rate=settings.clv_discount_rate(),
+            skipped=skipped,
         )
         rows = warehouse.replace_table(conn, "ml", "customer_scores", scores)
     return dg.MaterializeResult(
@@ -191,6 +294,14 @@ def customer_scores(
             "dagster/row_count": rows,
             "as_of": f"{as_of:%Y-%m-%d %H:%M}",
             **{f"{name}_version": version for name, (_, version) in champions.items()},
+            "models_skipped": dg.MetadataValue.json(skipped),
+            "missing_scores": dg.MetadataValue.json(
+                {
+                    column: reasons.dropna().iloc[0]
+                    for column, reasons in scores.filter(like="_missing_reason").items()
+                    if reasons.notna().any()
+                }
+            ),
             "mean_purchase_propensity": float(scores["purchase_propensity"].mean()),
             "mean_churn_probability": float(scores["churn_probability"].mean()),
             "total_clv_eur": float(scores["clv_eur"].sum()),

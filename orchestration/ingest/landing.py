@@ -28,6 +28,9 @@ class Column:
     # "email": a malformed address sends the row to quarantine. Where an invalid email should
     # not cost the record (a CRM customer, an order), leave it unset; staging flags it.
     format: str | None = None
+    # "<seed>.<column>": the value (case-insensitive) must be in that column of a dbt seed,
+    # the one place the project lists it (a currency needs a rate to be converted).
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
@@ -136,7 +139,11 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
             Column("email"),
             Column("ordered_at", "timestamp", required=True),
             Column("total_amount", "decimal", required=True),
-            Column("currency", description="ISO 4217; EUR when empty."),
+            Column(
+                "currency",
+                description="ISO 4217; EUR when empty; one with a rate in currency_rates.",
+                reference="currency_rates.currency",
+            ),
             Column("shipping_country"),
         ),
     ),
@@ -198,3 +205,12 @@ def landing_table(name: str) -> LandingTable:
         if table.name == name:
             return table
     raise KeyError(name)
+
+
+def reference_values(reference: str, seeds_dir) -> frozenset[str]:
+    """The upper-cased values of `<seed>.<column>` in the dbt seeds folder."""
+    import csv
+
+    seed, column = reference.split(".")
+    with open(seeds_dir / f"{seed}.csv", newline="", encoding="utf-8") as fh:
+        return frozenset(row[column].strip().upper() for row in csv.DictReader(fh))

@@ -23,7 +23,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from orchestration.ingest.landing import EMAIL_PATTERN, LANDING_TABLES, LandingTable
+from orchestration import settings
+from orchestration.ingest.landing import (
+    EMAIL_PATTERN,
+    LANDING_TABLES,
+    LandingTable,
+    reference_values,
+)
 from orchestration.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema
 from orchestration.privacy import load_filter
 
@@ -328,6 +334,10 @@ def _validate(
             normalized = raw.astype(str).str.strip().str.lower()
             invalid = ~empty & ~normalized.str.match(EMAIL_PATTERN)
             flag(invalid, "invalid email for " + column.name + ": " + raw.astype(str))
+        if column.reference is not None:
+            known = reference_values(column.reference, settings.dbt_project_dir() / "seeds")
+            unknown = ~empty & ~raw.astype(str).str.strip().str.upper().isin(known)
+            flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))
         if column.allowed is not None:
             unknown = ~empty & ~raw.astype(str).str.strip().isin(column.allowed)
             flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))

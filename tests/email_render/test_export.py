@@ -147,3 +147,17 @@ def test_removing_a_person_scrubs_their_messages_upload_lines_and_previews(tmp_p
 
     index = (run / "previews" / "index.html").read_text()
     assert "For Bob" in index and "For Ann" not in index
+
+
+@pytest.mark.parametrize(
+    "subject", ['=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "\tTAB"]
+)
+def test_a_formula_in_a_persons_data_opens_as_text_in_the_upload_csv(tmp_path, subject):
+    Upload(tmp_path).open(lambda people: [True] * len(people))
+    write_batch(tmp_path, 0, [_send("p1", subject=subject)])
+    _, part = layout.upload_parts(tmp_path, 0)
+    row = next(csv.reader(io.StringIO(part.read_text())))
+    cell = row[CSV_COLUMNS.index("subject")]
+    assert cell == "'" + subject  # a leading quote: spreadsheets show it as text
+    jsonl, _ = layout.upload_parts(tmp_path, 0)
+    assert subject in jsonl.read_text().encode().decode("unicode_escape")  # JSON keeps the data

@@ -67,6 +67,9 @@ def test_buyers_and_churners_are_ranked_first(trained):
         assert result.metrics["roc_auc"] > 0.8
         assert result.metrics["top_decile_lift"] > 1.2
         assert set(result.baseline_metrics) == set(result.metrics)
+        # BG/NBD answers the same question from purchase history alone: a real baseline.
+        assert result.baselines["bgnbd"]["roc_auc"] > 0.6
+        assert set(result.baselines) == {"logreg", "bgnbd"}
 
 
 def test_probabilities_are_calibrated_to_the_observed_rate(trained):

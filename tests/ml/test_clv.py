@@ -60,14 +60,63 @@ def test_summary_counts_repeat_purchases_before_the_cutoff():
         }
     )
     s = clv.summarize(orders, pd.Timestamp("2026-03-01"))
+    # T runs to the last day before the cutoff, 2026-02-28, as in Fader, Hardie & Lee.
     assert s.loc["a"].to_dict() == {
         "frequency": 2.0,
         "recency": 30.0,
-        "age": 59.0,
+        "age": 58.0,
         "orders": 3.0,
         "monetary": 20.0,
+        "repeat_monetary": 25.0,
     }
-    assert s.loc["b", "frequency"] == 0
+    assert s.loc["b", "frequency"] == 0 and np.isnan(s.loc["b", "repeat_monetary"])
+
+
+def test_a_transaction_is_a_customer_day_and_refunds_are_not_purchases():
+    orders = pd.DataFrame(
+        {
+            "person_id": ["a", "a", "a", "a", "b"],
+            "ordered_at": pd.to_datetime(
+                [
+                    "2026-01-01 09:00",
+                    "2026-01-01 17:00",
+                    "2026-01-05 00:00",
+                    "2026-01-07 00:00",
+                    "2026-01-02 00:00",
+                ]
+            ),
+            "total_amount_eur": [10.0, 5.0, 40.0, -40.0, 0.0],
+        }
+    )
+    s = clv.summarize(orders, pd.Timestamp("2026-02-01"))
+    assert s.loc["a", "frequency"] == 1 and s.loc["a", "orders"] == 2
+    assert s.loc["a", "monetary"] == 27.5  # (10 + 5, then 40) / 2
+    assert s.loc["a", "repeat_monetary"] == 40.0
+    assert s.loc["b", "orders"] == 1  # a free order is a purchase, worth nothing
+
+
+def test_clv_discounts_later_purchases_and_dates_the_next_order():
+    summary = pd.DataFrame(
+        {
+            "frequency": [5.0],
+            "recency": [350.0],
+            "age": [365.0],
+            "orders": [6.0],
+            "monetary": [50.0],
+            "repeat_monetary": [50.0],
+        },
+        index=["regular"],
+    )
+    model = clv.ClvModel(TRUE_BGNBD, TRUE_GG, buyers=1, converged=True)
+    plain = clv.predict(model, summary, 365, cutoff=pd.Timestamp("2026-01-01"))
+    discounted = clv.predict(model, summary, 365, annual_discount_rate=0.1)
+    assert 0.9 * plain["clv_eur"].iloc[0] < discounted["clv_eur"].iloc[0] < plain["clv_eur"].iloc[0]
+    assert plain["expected_purchases_30d"].iloc[0] < plain["expected_purchases_90d"].iloc[0]
+    assert plain["expected_purchases_365d"].iloc[0] == pytest.approx(
+        plain["expected_purchases"].iloc[0]
+    )
+    next_order = plain["predicted_next_order_at"].iloc[0]
+    assert pd.Timestamp("2026-01-01") < next_order < pd.Timestamp("2026-12-31")
 
 
 def test_lapsed_buyers_are_less_likely_alive_and_worth_less():
@@ -78,6 +127,7 @@ def test_lapsed_buyers_are_less_likely_alive_and_worth_less():
             "age": [365.0, 365.0, 365.0],
             "orders": [6.0, 6.0, 1.0],
             "monetary": [50.0, 50.0, 50.0],
+            "repeat_monetary": [50.0, 50.0, np.nan],
         },
         index=["recent", "lapsed", "one_time"],
     )
@@ -95,5 +145,5 @@ def test_lapsed_buyers_are_less_likely_alive_and_worth_less():
 
 
 def test_too_few_buyers_is_a_clear_error():
-    with pytest.raises(ValueError, match="3 buyers"):
+    with pytest.raises(clv.ClvUnfittable, match="3 buyers"):
         clv.fit(clv.simulate(TRUE_BGNBD, TRUE_GG, np.array([100.0, 200.0, 300.0])))

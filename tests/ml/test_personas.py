@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml import personas
 
@@ -44,3 +45,26 @@ def test_planted_groups_come_back_as_named_personas():
     assert "prospects" in names["prospect"] and "email-engaged" in names["prospect"]
     assert "lapsed" in names["lapsed"] or "low-spending" in names["lapsed"]
     assert "big-spending" in names["loyal"] or "frequent" in names["loyal"]
+
+
+def test_refunds_larger_than_purchases_do_not_make_personas_fail():
+    from ml import features as feature_module
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        rng.gamma(2.0, 3.0, size=(300, len(feature_module.FEATURE_COLUMNS))),
+        columns=feature_module.FEATURE_COLUMNS,
+    )
+    frame["has_ordered"] = 1.0
+    frame.loc[:10, "revenue_eur"] = -5000.0  # net revenue after a big refund
+    found = personas.fit(frame)
+    assert found.assignments.notna().all() and found.k >= 4
+
+
+def test_identical_profiles_cannot_make_personas_and_say_so():
+    from ml import features as feature_module
+    from ml.errors import CannotTrain
+
+    frame = pd.DataFrame(0.0, index=range(50), columns=feature_module.FEATURE_COLUMNS)
+    with pytest.raises(CannotTrain, match="1 distinct profiles"):
+        personas.fit(frame)

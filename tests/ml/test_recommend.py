@@ -107,3 +107,24 @@ def test_holdout_scores_collaborative_filtering_against_the_popularity_baseline(
     assert result["item_item"]["precision_at_3"] == pytest.approx(1 / 3)
     assert result["item_item"]["people_evaluated"] == 30
     assert 0 < result["popularity"]["catalogue_coverage"] <= 1
+
+
+def test_a_one_product_catalogue_gets_that_product_or_nothing_and_no_error():
+    products = pd.DataFrame({"product_id": ["only"], "category": ["home"], "units_sold": [9]})
+    items = pd.DataFrame(
+        {
+            "person_id": ["ann", "bob"],
+            "product_id": ["only", "only"],
+            "category": ["home", "home"],
+            "quantity": [1, 1],
+            "ordered_at": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+        }
+    )
+    web = pd.DataFrame(columns=["person_id", "event_type", "product_id", "occurred_at"])
+    web["occurred_at"] = pd.to_datetime(web["occurred_at"])
+    people = pd.DataFrame({"person_id": ["ann", "cy"], "favourite_category": ["home", None]})
+    recs = recommend.recommend(people, products, items, web, "2026-02-01")["item_item"]
+    assert recs.loc[recs["person_id"] == "cy", "product_id"].tolist() == ["only"]
+    assert recs[recs["person_id"] == "ann"].empty  # owns the whole catalogue
+    evaluation = recommend.holdout_evaluation(items, web, products, "2026-02-01", 30)
+    assert set(evaluation) == {"item_item", "popularity"}

@@ -182,6 +182,7 @@ def test_each_classifier_is_tracked_and_registered_in_mlflow(pipeline, model):
     for metric in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
         assert run[f"metrics.holdout_{metric}"] >= 0, metric
         assert f"metrics.baseline_logreg_{metric}" in run
+        assert f"metrics.baseline_bgnbd_{metric}" in run
     assert run["params.calibration"].startswith("sigmoid")
     assert run["tags.champion_decision"].startswith("no champion yet")
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}

@@ -120,3 +120,23 @@ def test_a_source_with_no_files_yields_empty_tables(conn, tmp_path):
         result = load_table(conn, table, tmp_path / "nowhere")
         assert result.files == []
         assert conn.execute(f"select count(*) from raw.{table.name}").fetchone()[0] == 0
+
+
+def test_an_order_in_a_currency_without_a_rate_is_quarantined_and_the_rest_load(conn, tmp_path):
+    landing = _write(
+        tmp_path,
+        "shop",
+        "orders_1.csv",
+        "order_id,customer_id,ordered_at,total_amount,currency\n"
+        "o1,C1,2026-01-01T10:00:00Z,10.00,EUR\n"
+        "o2,C1,2026-01-02T10:00:00Z,12.00,xyz\n"
+        "o3,C2,2026-01-03T10:00:00Z,-5.00,usd\n"
+        "o4,C3,2026-01-04T10:00:00Z,0.00,\n",
+    )
+    load_table(conn, landing_table("shop_orders"), landing)
+    loaded = {r[0] for r in conn.execute("select order_id from raw.shop_orders").fetchall()}
+    assert loaded == {"o1", "o3", "o4"}  # a refund and a free order are orders too
+    reason, line = conn.execute(
+        "select reason, line_number from raw.quarantine where source_table = 'shop_orders'"
+    ).fetchone()
+    assert reason == "unknown value for currency: xyz" and line == 3

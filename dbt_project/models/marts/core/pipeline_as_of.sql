@@ -18,6 +18,14 @@ email_events as (
 
 ),
 
+-- A CRM export alone still dates the data: its newest signup or consent statement.
+crm_customers as (
+
+    select greatest(max(signup_at), max(consent_updated_at)) as latest_at
+    from {{ ref('stg_crm__customers') }}
+
+),
+
 latest as (
 
     select max(latest_at) as latest_event_at
@@ -27,6 +35,8 @@ latest as (
         select latest_at from web_events
         union all
         select latest_at from email_events
+        union all
+        select latest_at from crm_customers
     ) as sources
 
 ),
