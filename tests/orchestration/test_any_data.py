@@ -67,8 +67,8 @@ def twenty_customers(landing):
 
 
 def everyone_unsubscribed(landing):
-    people = lf.customers(landing, 40, consent=False)
-    lf.orders(landing, lf.repeat_orders(people, lf.products(landing), per_person=2))
+    people = lf.customers(landing, 150, consent=False)
+    lf.orders(landing, lf.order_history(people, lf.products(landing)))
 
 
 def one_foreign_currency(landing):
@@ -80,8 +80,8 @@ def one_foreign_currency(landing):
 
 
 def campaigns_without_opens_or_clicks(landing):
-    people = lf.customers(landing, 50)
-    lf.orders(landing, lf.repeat_orders(people, lf.products(landing), per_person=2))
+    people = lf.customers(landing, 150)
+    lf.orders(landing, lf.order_history(people, lf.products(landing)))
     lf.email_events(
         landing,
         [
@@ -124,11 +124,11 @@ DATASETS = {
     crm_only: (ALL_MODELS, True),
     crm_and_orders: (set(), True),
     one_product_catalogue: (set(), True),
-    one_order_per_buyer: ({"churn_risk_model", "clv_model_params"}, True),
+    one_order_per_buyer: (ALL_MODELS - {"customer_personas"}, True),
     refunds_and_zero_value_orders: (set(), True),
-    every_order_on_one_day: (ALL_MODELS - {"customer_personas"}, True),
+    every_order_on_one_day: (ALL_MODELS, True),
     single_customer: (ALL_MODELS, True),
-    twenty_customers: (CLASSIFIERS, True),
+    twenty_customers: (CLASSIFIERS | {"clv_model_params"}, True),
     everyone_unsubscribed: (set(), False),
     one_foreign_currency: (set(), True),
     campaigns_without_opens_or_clicks: (set(), True),
