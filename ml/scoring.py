@@ -32,7 +32,7 @@ def score_everyone(
     out = pd.DataFrame(index=people)
     for task in classifiers.TASKS:
         model, version = champions[task.name]
-        if model is None or out.empty:
+        if model is None or len(people) == 0:
             out[task.score_column] = np.nan
             out[f"{task.score_column}_missing_reason"] = _missing(task.name, skipped)
         else:
