@@ -6,6 +6,7 @@ import duckdb
 import pandas as pd
 
 from ml import clv, personas
+from orchestration.warehouse import table_exists
 
 ORDERS_SQL = "select person_id, ordered_at, cast(total_amount_eur as double) as total_amount_eur from marts.fct_orders"
 
@@ -103,10 +104,7 @@ def latest_clv_params(
 ) -> tuple[clv.ClvModel, int, str, pd.Timestamp] | None:
     """The newest fit at or before `as_of`: (model, horizon_days, MLflow run id, fitted as of).
     None when there is none and `missing_ok`."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'ml' and table_name = 'clv_model_params'"
-    ).fetchall()[0][0]
+    exists = table_exists(conn, "ml", "clv_model_params")
     row = (
         conn.execute(
             """
@@ -151,11 +149,7 @@ def record_model_run(
 
 def skipped_models(conn: duckdb.DuckDBPyConnection, as_of: pd.Timestamp) -> dict[str, str]:
     """model -> why it was skipped, for models whose latest run at `as_of` was skipped."""
-    exists = conn.execute(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'ml' and table_name = 'model_runs'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(conn, "ml", "model_runs"):
         return {}
     rows = conn.execute(
         """

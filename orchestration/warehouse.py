@@ -16,6 +16,16 @@ def as_of(conn: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     return pd.Timestamp(conn.execute("select as_of_at from marts.pipeline_as_of").fetchall()[0][0])
 
 
+def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Asked of the catalog: a failed query would abort the caller's open transaction."""
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
 def replace_table(
     conn: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pd.DataFrame
 ) -> int:

@@ -7,6 +7,7 @@ does not parse sends the whole row to quarantine with the file, line and field n
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 
 # A well-formed address, lower-cased: what the loader quarantines and the send gate checks.
@@ -209,8 +210,6 @@ def landing_table(name: str) -> LandingTable:
 
 def reference_values(reference: str, seeds_dir) -> frozenset[str]:
     """The upper-cased values of `<seed>.<column>` in the dbt seeds folder."""
-    import csv
-
     seed, column = reference.split(".")
     with open(seeds_dir / f"{seed}.csv", newline="", encoding="utf-8") as fh:
         return frozenset(row[column].strip().upper() for row in csv.DictReader(fh))

@@ -24,7 +24,8 @@ from orchestration.privacy.identifiers import (
     salt,
 )
 from orchestration.privacy.load_filter import erased_condition
-from orchestration.privacy.privacy_tables import SCHEMA, delete_counted, ensure_tables, table_exists
+from orchestration.privacy.privacy_tables import SCHEMA, delete_counted, ensure_tables
+from orchestration.warehouse import table_exists
 
 
 @dataclass

@@ -13,7 +13,8 @@ from orchestration.privacy.identifiers import (
     salt,
     sql_hash,
 )
-from orchestration.privacy.privacy_tables import SCHEMA, table_exists
+from orchestration.privacy.privacy_tables import SCHEMA
+from orchestration.warehouse import table_exists
 
 
 def has_erasures(conn: duckdb.DuckDBPyConnection) -> bool:

@@ -46,15 +46,6 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def table_exists(conn, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def delete_counted(conn, table: str, where: str, params: list) -> int:
     """Delete and return how many rows went: DuckDB reports it, no counting before and after."""
     return conn.execute(f"delete from {table} where {where}", params).fetchall()[0][0]

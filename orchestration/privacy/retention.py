@@ -7,7 +7,8 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from orchestration.privacy.privacy_tables import SCHEMA, delete_counted, ensure_tables, table_exists
+from orchestration.privacy.privacy_tables import SCHEMA, delete_counted, ensure_tables
+from orchestration.warehouse import table_exists
 
 RETAINED_EVENT_TABLES = {
     "raw.web_events": "occurred_at",
