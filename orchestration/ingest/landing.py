@@ -97,6 +97,7 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
             Column("last_name"),
             Column("phone", description="Any national or international format."),
             Column("city"),
+            Column("postcode", description="Postal code as typed; used to match duplicates."),
             Column("country", description="ISO 3166-1 alpha-2 code."),
             Column("birth_date", "date"),
             Column("signup_at", "timestamp", required=True),

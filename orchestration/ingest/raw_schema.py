@@ -66,6 +66,11 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
             )
             """
         )
+        # A warehouse made before a column joined the contract gains it, empty.
+        for c in table.columns:
+            conn.execute(
+                f"alter table {RAW_SCHEMA}.{table.name} add column if not exists {c.name} {SQL_TYPES[c.type]}"
+            )
     conn.execute(
         f"""
         create table if not exists {RAW_SCHEMA}.load_profiles (

@@ -29,6 +29,7 @@ cleaned as (
         phone as phone_raw,
         {{ digits_only('phone') }} as phone_digits,
         nullif(trim(city), '') as city,
+        nullif(trim(postcode), '') as postcode,
         lower(nullif(trim(country), '')) as country_raw,
         birth_date,
         signup_at,
@@ -63,6 +64,7 @@ final as (
             'cleaned.phone_raw', 'cleaned.phone_digits', 'countries.calling_code', 'countries.trunk_prefix'
         ) }} as phone_e164,
         cleaned.city,
+        cleaned.postcode,
         cleaned.country_code,
         cleaned.birth_date,
         cleaned.signup_at,

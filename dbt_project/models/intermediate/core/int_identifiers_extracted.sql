@@ -55,27 +55,27 @@ crm_identifiers as (
 
 ),
 
-fuzzy_matches as (
+probabilistic_matches as (
 
     select * from {{ ref('int_crm_customers_matched') }}
 
 ),
 
-fuzzy_identifiers as (
+probabilistic_identifiers as (
 
     select
         'crm_customers' as source_table,
         customer_id_a as record_id,
         match_rule as link_rule,
         'crm_match:' || customer_id_a as identifier_key
-    from fuzzy_matches
+    from probabilistic_matches
     union all
     select
         'crm_customers' as source_table,
         customer_id_b as record_id,
         match_rule as link_rule,
         'crm_match:' || customer_id_a as identifier_key
-    from fuzzy_matches
+    from probabilistic_matches
 
 ),
 
@@ -142,7 +142,7 @@ linked as (
 
     select * from crm_identifiers
     union all
-    select * from fuzzy_identifiers
+    select * from probabilistic_identifiers
     union all
     select * from web_identifiers
     union all

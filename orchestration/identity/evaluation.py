@@ -1,5 +1,6 @@
-"""Identity resolution measured against the generator's ground truth (tests and the
-`evaluate-identity` command read it; the pipeline never does).
+"""Identity resolution measured against ground truth: the demo generator's, or a public
+benchmark's (tests and the `evaluate-identity` command read it; the pipeline never does).
+Ground truth is a `records.csv` of source_table, record_id and person_key.
 
 Pairwise: of all pairs of records the pipeline put in one profile, the share that are truly
 one person (precision); of all pairs that are truly one person, the share the pipeline put
@@ -18,12 +19,18 @@ class PairwiseScores:
     precision: float
     recall: float
     records: int
+    records_missing: int
     predicted_pairs: int
     true_pairs: int
     correct_pairs: int
 
 
-def identity_scores(conn: duckdb.DuckDBPyConnection, ground_truth_dir: Path) -> PairwiseScores:
+def identity_scores(
+    conn: duckdb.DuckDBPyConnection, ground_truth_dir: Path, include_missing: bool = False
+) -> PairwiseScores:
+    """Pairwise scores over the ground truth's records that reached the warehouse; with
+    `include_missing`, over all of them, a record the warehouse does not have (quarantined
+    at load) counting as a profile of its own, so its pairs are misses."""
     truth = str(ground_truth_dir / "records.csv")
     row = conn.execute(
         """
@@ -31,26 +38,33 @@ def identity_scores(conn: duckdb.DuckDBPyConnection, ground_truth_dir: Path) -> 
             select distinct source_table, record_id, person_key from read_csv(?, all_varchar = true)
         ),
         joined as (
-            select links.person_id, truth.person_key
-            from marts.identity_links as links
-            inner join truth using (source_table, record_id)
+            select
+                links.person_id is null as is_missing,
+                coalesce(links.person_id, 'missing:' || truth.source_table || ':' || truth.record_id)
+                    as person_id,
+                truth.person_key
+            from truth
+            left join marts.identity_links as links using (source_table, record_id)
+            where ? or links.person_id is not null
         ),
         predicted as (select count(*) as n from joined group by person_id),
         actual as (select count(*) as n from joined group by person_key),
         correct as (select count(*) as n from joined group by person_id, person_key)
         select
             (select count(*) from joined),
+            (select count(*) from joined where is_missing),
             (select coalesce(sum(n * (n - 1) / 2), 0) from predicted),
             (select coalesce(sum(n * (n - 1) / 2), 0) from actual),
             (select coalesce(sum(n * (n - 1) / 2), 0) from correct)
         """,
-        [truth],
+        [truth, include_missing],
     ).fetchall()[0]
-    records, predicted, actual, correct = (int(v) for v in row)
+    records, missing, predicted, actual, correct = (int(v) for v in row)
     return PairwiseScores(
         precision=correct / predicted if predicted else 1.0,
         recall=correct / actual if actual else 1.0,
         records=records,
+        records_missing=missing,
         predicted_pairs=predicted,
         true_pairs=actual,
         correct_pairs=correct,
