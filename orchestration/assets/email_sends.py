@@ -56,6 +56,7 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as conn:
         email_schema.ensure_tables(conn)
         privacy_tables.ensure_tables(conn)
+        moved = email_schema.follow_identity_merges(conn)
         conn.execute(
             f"create or replace table email.send_audience as {SEND_AUDIENCE_SQL}",
             [identifiers.salt()],
@@ -70,6 +71,7 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
         metadata={
             "dagster/row_count": rows,
             "share_of_people": rows / people if people else 0.0,
+            "send_history_moved_to_merged_people": dg.MetadataValue.json(moved),
             "preview": dg.MetadataValue.md(warehouse.preview_markdown(frame)),
         }
     )

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration.warehouse import table_exists
+
 SEGMENT_BASE = "segment_base"
+# Each table keyed by person, with the rest of its key: a merged person's rows move to the
+# survivor unless the survivor already has that row (then both stay, as history).
+PERSON_KEYED = {
+    "send_ledger": ("campaign_id", "send_date"),
+    "send_plan": ("campaign_id", "send_date"),
+    "send_exclusions": ("campaign_id", "send_date"),
+    "journey_state": ("journey_id", "entry_key"),
+}
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -48,6 +58,45 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+
+
+def follow_identity_merges(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Move the send history of people merged into earlier ones (marts.identity_merges,
+    chains followed to their end) to the survivor, so caps, journeys and the exactly-once
+    ledger see one person. Idempotent; returns rows moved per table."""
+    if not table_exists(conn, "marts", "identity_merges"):
+        return {}
+    conn.execute(
+        """
+        create or replace temp table merged_people as
+        with recursive chain (merged_person_id, person_id, depth) as (
+            select merged_person_id, surviving_person_id, 1 from marts.identity_merges
+            union all
+            select chain.merged_person_id, merges.surviving_person_id, chain.depth + 1
+            from chain
+            inner join marts.identity_merges as merges
+                on chain.person_id = merges.merged_person_id
+            where chain.depth < 1000
+        )
+        select merged_person_id, arg_max(person_id, depth) as person_id
+        from chain group by merged_person_id
+        """
+    )
+    moved = {}
+    for table, key in PERSON_KEYED.items():
+        same_key = " and ".join(f"kept.{column} = t.{column}" for column in key)
+        moved[table] = conn.execute(
+            f"""
+            update email.{table} as t set person_id = m.person_id
+            from merged_people as m
+            where t.person_id = m.merged_person_id
+                and not exists (
+                    select 1 from email.{table} as kept
+                    where kept.person_id = m.person_id and {same_key}
+                )
+            """
+        ).fetchone()[0]
+    return moved
 
 
 def create_segment_base(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:

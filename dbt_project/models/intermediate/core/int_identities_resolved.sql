@@ -1,4 +1,16 @@
+{#- Records grouped into people, with ids that stay put. The previous build of this table is
+    read before it is replaced: a person keeps their id while any of their records stay
+    together, so new records never renumber people they do not touch. When records of two
+    earlier people end up in one component, the person first seen survives and the other
+    id is recorded as merged into it (identity_merges). A component that claims no earlier
+    id gets a new one derived from its anchor record. -#}
 {{ config(materialized='table') }}
+{%- set previous_exists = relation_exists(this) -%}
+{#- A table built before ids were kept has no first-seen time: its ids count as equally old. -#}
+{%- set previous_columns = [] -%}
+{%- if previous_exists -%}
+    {%- set previous_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+{%- endif -%}
 
 with
 
@@ -8,15 +20,125 @@ edges as (
 
 ),
 
-{{ connected_components('edges', 'record_key', 'identifier_key', var('identity_resolution_rounds', 6)) }},
+{#- Only identifiers two records share can join anything; the rest (every record's own
+    identifier, most browser ids) would only make each round of propagation slower. #}
+
+shared_identifiers as (
+
+    select identifier_key
+    from edges
+    group by identifier_key
+    having count(distinct record_key) > 1
+
+),
+
+shared_edges as (
+
+    select
+        edges.record_key,
+        edges.identifier_key
+    from edges
+    inner join shared_identifiers on edges.identifier_key = shared_identifiers.identifier_key
+
+),
+
+{{ connected_components('shared_edges', 'record_key', 'identifier_key', var('identity_resolution_rounds', 6)) }},
+
+previous as (
+
+    {% if previous_exists %}
+        select
+            record_key,
+            person_id,
+            {% if 'person_first_seen_at' in previous_columns %}
+                person_first_seen_at
+            {% else %}
+                cast('1970-01-01' as timestamp) as person_first_seen_at
+            {% endif %}
+        from {{ this }}
+    {% else %}
+        select
+            cast(null as varchar) as record_key,
+            cast(null as varchar) as person_id,
+            cast(null as timestamp) as person_first_seen_at
+        where 1 = 0
+    {% endif %}
+
+),
 
 records as (
 
     select distinct
-        record_key,
-        source_table,
-        record_id
+        edges.record_key,
+        edges.source_table,
+        edges.record_id,
+        coalesce(components.label, edges.record_key) as anchor_record_key
     from edges
+    left join components on edges.record_key = components.node
+
+),
+
+claims as (
+
+    select
+        records.anchor_record_key,
+        previous.person_id,
+        min(previous.person_first_seen_at) as person_first_seen_at,
+        count(*) as claimed_records
+    from records
+    inner join previous on records.record_key = previous.record_key
+    group by records.anchor_record_key, previous.person_id
+
+),
+
+{#- An earlier id split over several components stays with the one holding most of it. #}
+
+owned_claims as (
+
+    select * from claims
+    qualify row_number() over (
+            partition by person_id order by claimed_records desc, anchor_record_key asc
+        ) = 1
+
+),
+
+survivors as (
+
+    select * from owned_claims
+    qualify row_number() over (
+            partition by anchor_record_key order by person_first_seen_at, person_id
+        ) = 1
+
+),
+
+previous_ids as (
+
+    select distinct person_id from previous
+
+),
+
+new_ids as (
+
+    select distinct
+        records.anchor_record_key,
+        {{ person_id('records.anchor_record_key') }} as derived_person_id
+    from records
+    left join survivors on records.anchor_record_key = survivors.anchor_record_key
+    where survivors.anchor_record_key is null
+
+),
+
+fresh_ids as (
+
+    {#- A split-off part whose anchor once named another person gets a new name. #}
+    select
+        new_ids.anchor_record_key,
+        case
+            when previous_ids.person_id is null then new_ids.derived_person_id
+            else {{ person_id("new_ids.anchor_record_key || '@" ~ run_started_at.strftime('%Y%m%dT%H%M%S') ~ "'") }}
+        end as person_id
+    from new_ids
+    left join previous_ids on new_ids.derived_person_id = previous_ids.person_id
 
 ),
 
@@ -26,10 +148,17 @@ final as (
         records.record_key,
         records.source_table,
         records.record_id,
-        components.label as anchor_record_key,
-        {{ person_id('components.label') }} as person_id
+        records.anchor_record_key,
+        coalesce(survivors.person_id, fresh_ids.person_id) as person_id,
+        coalesce(
+            survivors.person_first_seen_at,
+            cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp)
+        ) as person_first_seen_at,
+        previous.person_id as previous_person_id
     from records
-    inner join components on records.record_key = components.node
+    left join survivors on records.anchor_record_key = survivors.anchor_record_key
+    left join fresh_ids on records.anchor_record_key = fresh_ids.anchor_record_key
+    left join previous on records.record_key = previous.record_key
 
 )
 
