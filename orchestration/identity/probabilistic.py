@@ -190,7 +190,15 @@ def _settings(present: set[str]):
                 "split_part(email_l, '@', 1) = split_part(email_r, '@', 1)",
                 label_for_charts="same local part",
             ),
-            cll.LevenshteinLevel("email", 2),
+            # Addresses are often built from the name, so similar ones say little beyond
+            # the names; and the number in them is what tells namesakes apart. A typo is one
+            # edit that leaves the digits alone.
+            cll.CustomLevel(
+                "damerau_levenshtein(email_l, email_r) <= 1"
+                " and regexp_replace(email_l, '[^0-9]', '', 'g')"
+                " = regexp_replace(email_r, '[^0-9]', '', 'g')",
+                label_for_charts="one typo apart, same digits",
+            ),
             cll.ElseLevel(),
         ],
     )
