@@ -7,8 +7,12 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_duckdb import DuckDBResource
 
 from orchestration import settings
+from orchestration.identity.explanations import identity_metadata
+
+IDENTITY_LINKS = dg.AssetKey(["identity_links"])
 
 dbt_project = DbtProject(
     project_dir=settings.dbt_project_dir(), profiles_dir=settings.dbt_project_dir()
@@ -36,8 +40,36 @@ class StageTranslator(DagsterDbtTranslator):
     project=dbt_project,
     dagster_dbt_translator=StageTranslator(),
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
     """Builds and tests every dbt model and seed."""
     # dbt runs in a subprocess: the warehouse and segment library of this run go as vars.
     dbt_vars = json.dumps(settings.dbt_vars())
-    yield from dbt.cli(["build", "--vars", dbt_vars], context=context).stream()
+    # identity_links' explanation reads the warehouse, which dbt holds until it finishes;
+    # outputs must keep dbt's order, so its output and everything after it wait for the end.
+    held = []
+    for event in dbt.cli(["build", "--vars", dbt_vars], context=context).stream():
+        if not held and not (
+            isinstance(event, dg.Output)
+            and context.asset_key_for_output(event.output_name) == IDENTITY_LINKS
+        ):
+            yield event
+        else:
+            held.append(event)
+    if held:
+        with duckdb.get_connection() as conn:
+            extra = identity_metadata(conn, settings.identity_match_threshold())
+        output, *rest = held
+        yield output.with_metadata({**output.metadata, **_as_metadata(extra)})
+        yield from rest
+
+
+def _as_metadata(values: dict) -> dict[str, dg.MetadataValue]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out[key] = dg.MetadataValue.json(value)
+        elif isinstance(value, str) and "\n" in value:
+            out[key] = dg.MetadataValue.md(value)
+        else:
+            out[key] = value
+    return out

@@ -97,16 +97,31 @@ def test_row_counts_reconcile_with_the_landed_files(pipeline, warehouse):
 
 
 def test_identity_resolution_is_precise_and_complete_against_ground_truth(pipeline, warehouse):
-    from orchestration.demo.identity_evaluation import identity_scores
+    from orchestration.identity.evaluation import identity_scores
 
     scores = identity_scores(warehouse, pipeline["root"] / "ground_truth")
     print(f"identity resolution: precision {scores.precision:.4f}, recall {scores.recall:.4f}")
+    assert scores.records_missing == 0
     assert (
         scores.records
         == warehouse.execute("select count(*) from marts.identity_links").fetchone()[0]
     )
-    assert scores.precision >= 0.99
+    assert scores.precision >= 0.999
     assert scores.recall >= 0.97
+
+
+def test_identity_links_explains_its_strongest_and_weakest_probabilistic_links(pipeline):
+    [event] = [
+        e
+        for e in pipeline["result"].get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("identity_links")
+    ]
+    metadata = event.materialization.metadata
+    assert metadata["probabilistic_pairs_accepted"].value > 0
+    assert metadata["probabilistic_matching"].value.startswith("trained on")
+    weakest = metadata["weakest_accepted_links"].value
+    assert "| prior " in weakest and "| total " in weakest and "first_name" in weakest
+    assert "probabilistic" in metadata["records_by_rule"].value
 
 
 def test_dim_customers_has_one_row_per_person(warehouse):
