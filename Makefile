@@ -17,7 +17,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui mlflow bench bench-ml bench-export lint manifest dagster-home clean
+.PHONY: install demo test ui mlflow bench bench-ml bench-export bench-identity lint manifest dagster-home clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,10 +54,15 @@ mlflow: install
 bench: manifest dagster-home
 	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED)
 	$(BIN)/python -m bench.ml --customers $(ML_BENCH_CUSTOMERS) --seed $(SEED)
+	$(BIN)/python -m bench.identity --records $(BENCH_CUSTOMERS) --seed $(SEED)
 
 # One campaign to N recipients on a copy of the 100k bench warehouse: `make bench-export`.
 bench-export: install
 	$(BIN)/python -m bench.export --recipients $(or $(RECIPIENTS),100000)
+
+# Identity resolution alone at a million CRM records: `IDENTITY_BENCH_RECORDS=N make bench-identity`.
+bench-identity: manifest
+	$(BIN)/python -m bench.identity --records $(or $(IDENTITY_BENCH_RECORDS),1000000) --seed $(SEED)
 
 # Model training and scoring alone, on facts drawn in memory: `ML_BENCH_CUSTOMERS=1000000 make bench-ml`.
 bench-ml: install
