@@ -17,11 +17,11 @@ applied elsewhere and win; this adds the links they cannot see.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import duckdb
 import jellyfish
+import numpy as np
 import pandas as pd
 
 MATCH_COLUMNS = (
@@ -64,7 +64,9 @@ def _phonetic(names: pd.Series) -> pd.Series:
     return names.map(codes)
 
 
-def _prepare(records: pd.DataFrame) -> pd.DataFrame:
+def _normalize(records: pd.DataFrame) -> pd.DataFrame:
+    """Trimmed lower-case text, ISO birth dates, the pair of initials: what decides which
+    fields the data has."""
     frame = records.loc[:, list(MATCH_COLUMNS)].copy()
     for column in ("first_name", "last_name", "city", "postcode", "email", "phone_e164"):
         text = frame[column].astype("string").str.strip().str.lower()
@@ -74,12 +76,18 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
         pd.to_datetime(birth, errors="coerce").dt.strftime("%Y-%m-%d").astype("string")
     )
     frame["record_id"] = frame["record_id"].astype("string")
-    frame["first_name_sound"] = _phonetic(frame["first_name"])
-    frame["last_name_sound"] = _phonetic(frame["last_name"])
     first, last = frame["first_name"].str.slice(0, 1), frame["last_name"].str.slice(0, 1)
     low = first.where(first <= last, last)
     high = last.where(first <= last, first)
     frame["initials"] = (low + high).astype("string")
+    return frame
+
+
+def _prepare(records: pd.DataFrame) -> pd.DataFrame:
+    """The normalized records with their phonetic codes, as Splink reads them."""
+    frame = _normalize(records)
+    frame["first_name_sound"] = _phonetic(frame["first_name"])
+    frame["last_name_sound"] = _phonetic(frame["last_name"])
     return frame.astype(object).where(frame.notna(), None)
 
 
@@ -238,7 +246,7 @@ def _settings(present: set[str]):
 
 def untrainable_reason(records: pd.DataFrame) -> str | None:
     """Why match weights cannot be learned from `records`, or None if they can."""
-    return _untrainable(_prepare(records))
+    return _untrainable(_normalize(records))
 
 
 def _untrainable(frame: pd.DataFrame) -> str | None:
@@ -341,7 +349,7 @@ def _explain(scored: pd.DataFrame, levels: dict[str, dict[int, str]]) -> pd.Data
         factor = scored[f"bf_{column}"].astype(float)
         if f"bf_tf_adj_{column}" in scored:
             factor = factor * scored[f"bf_tf_adj_{column}"].astype(float).fillna(1.0)
-        weight = factor.map(lambda bf: math.log2(bf) if bf and bf > 0 else 0.0)
+        weight = pd.Series(np.log2(factor.where(factor > 0, 1.0).fillna(1.0)), index=factor.index)
         parts.append(
             column
             + ": "
