@@ -184,7 +184,7 @@ def dbt_vars() -> dict[str, str]:
 
 def identity_match_threshold() -> float:
     """The match probability at which two CRM records no identifier links become one person
-    (0.95: on the FEBRL benchmarks, precision 1.000 with recall above 0.97)."""
+    (0.95: on the FEBRL benchmarks, precision 1.000 with recall 0.95)."""
     value = float(os.environ.get("MAILPIPE_IDENTITY_MATCH_THRESHOLD", "0.95"))
     if not 0 < value < 1:
         raise ValueError(f"MAILPIPE_IDENTITY_MATCH_THRESHOLD must be between 0 and 1, not {value}")
