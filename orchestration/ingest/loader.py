@@ -6,38 +6,51 @@ quarantined + erased), and it keeps every rejected row in
 `raw.quarantine` with its raw text, file, line and reason. Loads are incremental by file: a
 file whose checksum was already loaded is skipped, so reloading changes nothing. Each file
 loads in one transaction: a crash leaves either all of it or none of it.
+
+DuckDB parses and checks every row, in SQL over blocks of records that `records.py` cuts
+from the file without decoding it in Python: memory stays flat whatever the file's size,
+and a field's text reaches the raw table byte for byte.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from orchestration import settings
 from orchestration.ingest.landing import (
     EMAIL_PATTERN,
     LANDING_TABLES,
+    Column,
     LandingTable,
     reference_values,
 )
 from orchestration.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema
+from orchestration.ingest.records import RecordBlocks
 from orchestration.privacy import load_filter
+from orchestration.privacy.identifiers import RAW_IDENTIFIERS, salt
 
-CHUNK_ROWS = 250_000
 FUTURE_TOLERANCE = timedelta(days=1)
-EPOCH = re.compile(r"^\d{10}(\d{3})?$")
-TRUE_WORDS = {"true", "t", "yes", "y", "1"}
-FALSE_WORDS = {"false", "f", "no", "n", "0"}
+# A longer field quarantines its row (docs/landing_contract.md): one value is never a file.
+FIELD_LIMIT_BYTES = 1 << 20
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+# Plain numbers with a `.` decimal point: no thousands separators, no `inf`, no `nan`.
+NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+# RFC 4180: a field is quoted (a quote inside doubled) or holds neither quote nor comma.
+CSV_FIELD = r'("(?:[^"]|"")*"|[^,"]*),'
+CSV_RECORD = r'(?:(?:"(?:[^"]|"")*"|[^,"]*),)*'
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+RFC_2822 = ("%a, %d %b %Y %H:%M:%S %z", "%d %b %Y %H:%M:%S %z", "%a, %d %b %Y %H:%M %z")
+WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+STAGED = "_landing_staged"
+BLOCK = "_landing_block"
 
 
 class LandingFileError(Exception):
@@ -88,37 +101,49 @@ def load_table(
     ensure_raw_schema(conn)
     now = now or datetime.now(UTC).replace(tzinfo=None)
     result = TableLoad(table.name, now)
-    loaded = {
-        row[0]
-        for row in conn.execute(
-            f"select checksum from {RAW_SCHEMA}.load_audit where source_table = ? and status = 'loaded'",
-            [table.name],
-        ).fetchall()
-    }
-    for path in landing_files(landing_dir, table):
-        checksum = _sha256(path)
-        name = str(path.relative_to(landing_dir))
-        if checksum in loaded:
-            result.skipped_files.append(name)
-            continue
-        file_load = FileLoad(file=name, checksum=checksum)
-        conn.execute("begin transaction")
-        try:
-            _load_file(conn, table, path, file_load, now)
-        except LandingFileError as exc:
-            conn.execute("rollback")
-            file_load.status = "failed"
-            file_load.error = str(exc)
-            file_load.rows_loaded = file_load.rows_quarantined = 0
+    audit = conn.execute(
+        f"select checksum, file_name, file_bytes from {RAW_SCHEMA}.load_audit"
+        " where source_table = ? and status = 'loaded'",
+        [table.name],
+    ).fetchall()
+    loaded = {row[0] for row in audit}
+    loaded_names = {(row[1], row[2]) for row in audit}
+    # Timestamps without a zone are UTC whatever this machine's zone is.
+    zone = conn.execute("select current_setting('TimeZone')").fetchall()[0][0]
+    conn.execute("set TimeZone = 'UTC'")
+    try:
+        for path in landing_files(landing_dir, table):
+            name = str(path.relative_to(landing_dir))
+            # A file seen before under its name and size is hashed first, to skip it unread;
+            # any other file is hashed as it is read.
+            if (name, path.stat().st_size) in loaded_names and _sha256(path) in loaded:
+                result.skipped_files.append(name)
+                continue
+            file_load = FileLoad(file=name, checksum="")
             conn.execute("begin transaction")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-        _record_audit(conn, table, path, file_load, now)
-        conn.execute("commit")
-        result.files.append(file_load)
-        if file_load.status == "loaded":
-            loaded.add(checksum)
+            try:
+                _load_file(conn, table, path, file_load, now)
+            except LandingFileError as exc:
+                conn.execute("rollback")
+                file_load = FileLoad(
+                    file=name, checksum=_sha256(path), status="failed", error=str(exc)
+                )
+                conn.execute("begin transaction")
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            if file_load.status == "loaded" and file_load.checksum in loaded:
+                conn.execute("rollback")  # the same bytes as a file loaded under another name
+                result.skipped_files.append(name)
+                continue
+            _record_audit(conn, table, path, file_load, now)
+            conn.execute("commit")
+            result.files.append(file_load)
+            if file_load.status == "loaded":
+                loaded.add(file_load.checksum)
+                loaded_names.add((name, path.stat().st_size))
+    finally:
+        conn.execute(f"set TimeZone = '{zone}'")
     return result
 
 
@@ -151,314 +176,364 @@ def _record_audit(conn, table: LandingTable, path: Path, f: FileLoad, now: datet
 
 
 def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
-    reader = _read_csv if table.format == "csv" else _read_jsonl
-    for chunk, malformed in reader(path, table, f):
-        f.rows_received += len(chunk) + len(malformed)
-        rejected = (
-            [pd.DataFrame(malformed, columns=["_source_line", "reason", "_raw"])]
-            if malformed
-            else []
-        )
-        valid, invalid = _validate(chunk, table, now)
-        rejected.append(invalid)
-        valid, erased = load_filter.split_erased(conn, table.name, valid)
-        f.rows_erased += erased
-        valid, duplicates = _split_duplicates(conn, table, valid)
-        rejected.append(duplicates)
-        _insert_rows(conn, table, valid, f.file, now)
-        f.rows_loaded += len(valid)
-        for frame in rejected:
-            frame, erased = load_filter.drop_erased_rejects(conn, frame)
-            f.rows_erased += erased
-            _quarantine(conn, table, frame, f, now)
-
-
-def _decode_lines(path: Path) -> tuple[list[str], set[int]]:
-    """The file's lines, and the numbers of those that are not valid UTF-8 (kept as repr)."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8").splitlines(), set()
-    except UnicodeDecodeError:
-        pass
-    lines, bad = [], set()
-    for number, raw in enumerate(data.splitlines(), start=1):
+    """Stage every record of the file with its checks, then load, quarantine and count."""
+    blocks = RecordBlocks(path, quoted=table.format == "csv")
+    parse = None if table.format == "csv" else _json_sql(table, now)
+    staged = False
+    for block in blocks:
+        if parse is None:
+            header = _header(path, block["record"][0].as_py(), table)
+            f.unexpected_columns = [h for h in header if h not in table.column_names]
+            parse = _csv_sql(table, header, now)
+            block = block.slice(1)
+        conn.register(BLOCK, block)
         try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(repr(raw)[2:-1])
-            bad.add(number)
-    return lines, bad
-
-
-def _read_csv(path: Path, table: LandingTable, f: FileLoad) -> Iterator[tuple[pd.DataFrame, list]]:
-    lines, undecodable = _decode_lines(path)
-    if not lines:
-        yield pd.DataFrame(columns=[*table.column_names, "_source_line", "_raw"]), []
-        return
-    header = next(csv.reader([lines[0]]))
-    header = [h.strip() for h in header]
-    _check_columns(path, table, header, f)
-    wanted = [header.index(c) if c in header else None for c in table.column_names]
-    reader = csv.reader(lines)
-    next(reader)
-    rows, line_numbers, raws, malformed = [], [], [], []
-    previous_end = 1
-    for record in reader:
-        start, end = previous_end + 1, reader.line_num
-        previous_end = end
-        raw = "\n".join(lines[start - 1 : end])
-        if undecodable.intersection(range(start, end + 1)):
-            malformed.append((start, "invalid UTF-8 encoding", raw))
-        elif len(record) != len(header):
-            malformed.append(
-                (start, f"malformed line: expected {len(header)} fields, found {len(record)}", raw)
+            conn.execute(
+                f"insert into {STAGED} {parse}"
+                if staged
+                else f"create or replace temp table {STAGED} as {parse}"
             )
-        else:
-            rows.append([record[i] if i is not None else "" for i in wanted])
-            line_numbers.append(start)
-            raws.append(raw)
-        if len(rows) + len(malformed) >= CHUNK_ROWS:
-            yield _frame(rows, line_numbers, raws, table), malformed
-            rows, line_numbers, raws, malformed = [], [], [], []
-    yield _frame(rows, line_numbers, raws, table), malformed
+        finally:
+            conn.unregister(BLOCK)
+        staged = True
+    f.checksum = blocks.checksum or _sha256(path)
+    if not staged:
+        return
+    try:
+        _settle(conn, table, f, now)
+    finally:
+        conn.execute(f"drop table if exists {STAGED}")
 
 
-def _read_jsonl(
-    path: Path, table: LandingTable, f: FileLoad
-) -> Iterator[tuple[pd.DataFrame, list]]:
-    names = table.column_names
-    seen_keys: set[str] = set()
-    rows, line_numbers, raws, malformed = [], [], [], []
-    lines, undecodable = _decode_lines(path)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if number in undecodable:
-            malformed.append((number, "invalid UTF-8 encoding", line))
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            malformed.append((number, f"malformed JSON: {exc.msg} at column {exc.colno}", line))
-            continue
-        if not isinstance(obj, dict):
-            malformed.append((number, "malformed JSON: a line must hold one object", line))
-            continue
-        seen_keys.update(obj.keys())
-        rows.append([_text(obj.get(name)) for name in names])
-        line_numbers.append(number)
-        raws.append(line)
-        if len(rows) + len(malformed) >= CHUNK_ROWS:
-            yield _frame(rows, line_numbers, raws, table), malformed
-            rows, line_numbers, raws, malformed = [], [], [], []
-    f.unexpected_columns = sorted(seen_keys - set(names))
-    yield _frame(rows, line_numbers, raws, table), malformed
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _check_columns(path: Path, table: LandingTable, header: list[str], f: FileLoad) -> None:
+def _header(path: Path, record: bytes, table: LandingTable) -> list[str]:
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LandingFileError(
+            f"{path}: the header is not UTF-8; nothing of this file was loaded"
+        ) from exc
+    header = [h.strip() for h in next(csv.reader([text]))]
+    if len(header) == 1 and len(table.columns) > 1:
+        for delimiter, name in OTHER_DELIMITERS.items():
+            if delimiter in text:
+                raise LandingFileError(
+                    f"{path}: the header is separated by {name}s ({delimiter!r}); the landing "
+                    "contract's delimiter is a comma; nothing of this file was loaded"
+                )
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise LandingFileError(
+            f"{path}: column{'s' if len(repeated) > 1 else ''} {', '.join(repeated)} "
+            "appear more than once in the header; nothing of this file was loaded"
+        )
     missing = [c for c in table.required_columns if c not in header]
     if missing:
         raise LandingFileError(
             f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}; nothing of this file was loaded"
         )
-    f.unexpected_columns = [h for h in header if h not in table.column_names]
+    return header
 
 
-def _frame(rows: list, line_numbers: list, raws: list, table: LandingTable) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=table.column_names, dtype=object)
-    frame["_source_line"] = line_numbers
-    frame["_raw"] = raws
-    return frame
-
-
-def _validate(
-    chunk: pd.DataFrame, table: LandingTable, now: datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse every column by its contract type; a row with any failure goes to quarantine with
-    every reason, naming the field and the value."""
-    reasons = pd.Series([""] * len(chunk), index=chunk.index, dtype=object)
-
-    def flag(mask: pd.Series, message) -> None:
-        if mask.any():
-            text = message if isinstance(message, str) else message[mask]
-            reasons[mask] = reasons[mask] + "; " + text
-
-    out = pd.DataFrame(index=chunk.index)
-    for column in table.columns:
-        raw = chunk[column.name].astype(object)
-        empty = raw.isna() | (raw.astype(str).str.strip() == "")
-        if column.required:
-            flag(empty, f"missing required field {column.name}")
-        if column.type == "string":
-            value = raw.where(~empty, None)
-        elif column.type in ("timestamp", "date"):
-            text = raw.where(~empty, None).astype(str).str.strip()
-            value = _parse_timestamps(text) if column.type == "timestamp" else _parse_dates(text)
-            flag(
-                ~empty & value.isna(),
-                "wrong type for " + column.name + f" ({column.type}): " + raw.astype(str),
-            )
-            future = value > pd.Timestamp(now + FUTURE_TOLERANCE)
-            flag(
-                future.fillna(False),
-                "timestamp in the future for " + column.name + ": " + raw.astype(str),
-            )
-            if column.type == "date":
-                value = value.dt.date
-        elif column.type in ("decimal", "integer"):
-            value = pd.to_numeric(raw.where(~empty, None), errors="coerce")
-            bad = ~empty & value.isna()
-            if column.type == "integer":
-                bad |= ~empty & value.notna() & (value % 1 != 0)
-                value = value.where(~bad).astype("Int64")
-            flag(bad, "wrong type for " + column.name + f" ({column.type}): " + raw.astype(str))
-        else:  # boolean
-            words = raw.astype(str).str.strip().str.lower()
-            value = pd.Series(pd.NA, index=chunk.index, dtype="boolean")
-            value[words.isin(TRUE_WORDS)] = True
-            value[words.isin(FALSE_WORDS)] = False
-            flag(
-                ~empty & value.isna(),
-                "wrong type for " + column.name + " (boolean): " + raw.astype(str),
-            )
-        if column.format == "email":
-            normalized = raw.astype(str).str.strip().str.lower()
-            invalid = ~empty & ~normalized.str.match(EMAIL_PATTERN)
-            flag(invalid, "invalid email for " + column.name + ": " + raw.astype(str))
-        if column.reference is not None:
-            known = reference_values(column.reference, settings.dbt_project_dir() / "seeds")
-            unknown = ~empty & ~raw.astype(str).str.strip().str.upper().isin(known)
-            flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))
-        if column.allowed is not None:
-            unknown = ~empty & ~raw.astype(str).str.strip().isin(column.allowed)
-            flag(unknown, "unknown value for " + column.name + ": " + raw.astype(str))
-            value = (
-                raw.where(~empty, None).astype(object).str.strip()
-                if column.type == "string"
-                else value
-            )
-        out[column.name] = value
-    out["_source_line"] = chunk["_source_line"]
-    out["_raw"] = chunk["_raw"]
-    bad = reasons != ""
-    invalid = pd.DataFrame(
-        {
-            "_source_line": chunk.loc[bad, "_source_line"],
-            "reason": reasons[bad].str[2:],
-            "_raw": chunk.loc[bad, "_raw"],
-        }
+def _csv_sql(table: LandingTable, header: list[str], now: datetime) -> str:
+    """One block of CSV records, split into fields by RFC 4180, then checked."""
+    n = len(header)
+    fields = ",\n".join(
+        f"fields[{header.index(c.name) + 1}] as c_{c.name}"
+        if c.name in header
+        else f"null::varchar as c_{c.name}"
+        for c in table.columns
     )
-    return out[~bad], invalid
-
-
-def _parse_dates(text: pd.Series) -> pd.Series:
-    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-
-
-def _parse_timestamps(text: pd.Series) -> pd.Series:
-    """UTC from an explicit list of formats, never a guess: ISO 8601 with `Z`, an offset or
-    none (UTC); epoch seconds or milliseconds; RFC 2822 (`Tue, 03 Mar 2026 10:00:00 +0100`).
-    Ambiguous forms such as 03/04/2026 are rejected as a wrong type."""
-    iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    rest = iso.isna() & text.notna() & (text != "None")
-    if rest.any():
-        epoch = text[rest].str.fullmatch(EPOCH.pattern).fillna(False)
-        numbers = pd.to_numeric(text[rest][epoch], errors="coerce")
-        seconds = numbers.where(numbers < 1e11, numbers / 1000)
-        iso.loc[seconds.index] = pd.to_datetime(seconds, unit="s", utc=True)
-        for index in text[rest][~epoch].index:
-            try:
-                iso.loc[index] = pd.Timestamp(parsedate_to_datetime(text[index])).tz_convert("UTC")
-            except (TypeError, ValueError, IndexError):
-                continue
-    return iso.dt.tz_localize(None)
-
-
-def _split_duplicates(
-    conn, table: LandingTable, valid: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A key seen earlier in this file, or already in the raw table, is a duplicate id."""
-    if valid.empty or not table.key:
-        return valid, pd.DataFrame(columns=["_source_line", "reason", "_raw"])
-    key_frame = valid[list(table.key)].astype(str).reset_index(drop=True)
-    key_frame["_position"] = range(len(key_frame))
-    conn.register("_incoming_keys", key_frame)
-    join = " and ".join(f"cast(t.{k} as varchar) = i.{k}" for k in table.key)
-    partition = ", ".join(table.key)
-    duplicated = conn.execute(
+    return _checked_sql(
+        table,
+        now,
         f"""
-        select _position from (
-            select _position, row_number() over (partition by {partition} order by _position) as n
-            from _incoming_keys
-        ) where n > 1
-        union
-        select i._position from _incoming_keys as i
-        where exists (select 1 from {RAW_SCHEMA}.{table.name} as t where {join})
-        """
-    ).fetchall()
-    conn.unregister("_incoming_keys")
-    is_dup = pd.Series(False, index=valid.index)
-    if duplicated:
-        is_dup.iloc[[row[0] for row in duplicated]] = True
-    dup_keys = valid.loc[is_dup, list(table.key)].astype(str)
-    key_text = dup_keys.iloc[:, 0].str.cat(dup_keys.iloc[:, 1:], sep="/") if len(dup_keys) else ""
-    dups = pd.DataFrame(
-        {
-            "_source_line": valid.loc[is_dup, "_source_line"],
-            "reason": "duplicate id " + "/".join(table.key) + ": " + key_text,
-            "_raw": valid.loc[is_dup, "_raw"],
-        }
+        with block as (
+            select line_number, record, try(decode(record)) as text from {BLOCK}
+        ),
+        split as (
+            select
+                line_number,
+                record,
+                text,
+                case
+                    when text is null then null
+                    when not contains(text, '"') then string_split(text, ',')
+                    when regexp_full_match(text || ',', '{CSV_RECORD}') then list_transform(
+                        regexp_extract_all(text || ',', '{CSV_FIELD}', 1),
+                        lambda f: case when starts_with(f, '"') then replace(f[2:-2], '""', '"') else f end
+                    )
+                end as fields
+            from block
+        ),
+        fields as (
+            select
+                line_number,
+                coalesce(text, record::varchar) as raw_text,
+                case
+                    when text is null then 'invalid UTF-8 encoding'
+                    when fields is null
+                        then 'malformed line: a quote is unclosed or inside an unquoted field'
+                    when len(fields) != {n}
+                        then 'malformed line: expected {n} fields, found ' || len(fields)
+                end as malformed,
+                {fields}
+            from split
+        )
+        """,
+        shapes=False,
     )
-    return valid[~is_dup], dups
 
 
-def _insert_rows(
-    conn, table: LandingTable, valid: pd.DataFrame, file_name: str, now: datetime
-) -> None:
-    if valid.empty:
-        return
-    frame = valid.drop(columns=["_raw"]).copy()
-    frame["_source_file"] = file_name
-    frame["_loaded_at"] = now
-    conn.register("_incoming_rows", frame)
-    columns = ", ".join([*table.column_names, "_source_file", "_source_line", "_loaded_at"])
+def _json_sql(table: LandingTable, now: datetime) -> str:
+    """One block of JSON lines, each parsed by DuckDB, then checked."""
+    names = table.column_names
+    paths = "[" + ", ".join(_literal(f'$."{c}"') for c in names) + "]"
+    known = "[" + ", ".join(_literal(c) for c in names) + "]"
+    columns = ",\n".join(
+        f"vals[{i}] as c_{c}, types[{i}] as t_{c}" for i, c in enumerate(names, start=1)
+    )
+    return _checked_sql(
+        table,
+        now,
+        f"""
+        with block as (
+            select line_number, record, try(decode(record)) as text from {BLOCK}
+        ),
+        docs as (
+            select
+                line_number,
+                record,
+                text,
+                case when text is not null and json_valid(text) then json_type(text) end as doc_type
+            from block
+        ),
+        parsed as (
+            select
+                line_number,
+                coalesce(text, record::varchar) as raw_text,
+                case
+                    when text is null then 'invalid UTF-8 encoding'
+                    when doc_type is null then 'malformed JSON: the line is not a JSON document'
+                    when doc_type != 'OBJECT' then 'malformed JSON: a line must hold one object'
+                end as malformed,
+                case when doc_type = 'OBJECT' then json_extract_string(text, {paths}) end as vals,
+                case when doc_type = 'OBJECT' then json_type(text, {paths}) end as types,
+                case when doc_type = 'OBJECT'
+                    then list_filter(json_keys(text), lambda k: not list_contains({known}, k))
+                end as extra_keys
+            from docs
+        ),
+        fields as (
+            select line_number, raw_text, malformed, extra_keys, {columns} from parsed
+        )
+        """,
+        shapes=True,
+    )
+
+
+def _checked_sql(table: LandingTable, now: datetime, fields_sql: str, *, shapes: bool) -> str:
+    """Type every contract column of the `fields` CTE (text in `c_<name>`, and for JSON the
+    value's JSON type in `t_<name>`) and give each row every reason it breaks the contract."""
+    limit = _literal((now + FUTURE_TOLERANCE).isoformat(sep=" "))
+    stripped = ",\n".join(
+        f"c_{c.name}, trim(c_{c.name}, {WHITESPACE}) as s_{c.name}" for c in table.columns
+    )
+    shape = ",\n".join(
+        f"t_{c.name}, coalesce(t_{c.name} in ('OBJECT', 'ARRAY'), false) as k_{c.name}"
+        if shapes
+        else f"null::varchar as t_{c.name}, false as k_{c.name}"
+        for c in table.columns
+    )
+    values = ",\n".join(
+        f"case when not k_{c.name} and coalesce(s_{c.name}, '') != '' then {_value(c)} end"
+        f" as {c.name}"
+        for c in table.columns
+    )
+    reasons = ",\n".join(r for c in table.columns for r in _reasons(c, limit))
+    extra = ", extra_keys" if shapes else ""
+    names = ", ".join(c.name for c in table.columns)
+    return f"""
+        {fields_sql},
+        stripped as (
+            select line_number, raw_text, malformed{extra}, {stripped}, {shape} from fields
+        ),
+        typed as (
+            select *, {values} from stripped
+        ),
+        final as (
+            select
+                line_number,
+                raw_text,
+                coalesce(malformed, nullif(concat_ws('; ', {reasons}), '')) as reason,
+                false as is_erased{extra},
+                {names}
+            from typed
+        )
+        select * from final
+    """
+
+
+def _value(column: Column) -> str:
+    s = f"s_{column.name}"
+    if column.type == "string":
+        # The text as it came, byte for byte; a value from a closed list is compared trimmed.
+        return s if column.allowed is not None else f"c_{column.name}"
+    if column.type == "timestamp":
+        formats = "[" + ", ".join(_literal(f) for f in RFC_2822) + "]"
+        return f"""coalesce(
+            case when regexp_full_match({s}, '{ISO_DATE}([T ].*)?')
+                then timezone('UTC', try_cast({s} as timestamptz)) end,
+            case when regexp_full_match({s}, '\\d{{10}}')
+                then make_timestamp(cast({s} as bigint) * 1000000)
+                when regexp_full_match({s}, '\\d{{13}}')
+                then make_timestamp(cast({s} as bigint) * 1000) end,
+            timezone('UTC', try_strptime({s}, {formats}))
+        )"""
+    if column.type == "date":
+        return f"case when regexp_full_match({s}, '{ISO_DATE}') then try_cast({s} as date) end"
+    number = f"regexp_full_match({s}, '{NUMBER}') and isfinite(try_cast({s} as double))"
+    if column.type == "decimal":
+        return f"case when {number} then try_cast({s} as double) end"
+    if column.type == "integer":
+        return f"case when {number} and try_cast({s} as double) % 1 = 0 then try_cast({s} as bigint) end"
+    true, false = (", ".join(_literal(w) for w in words) for words in (TRUE_WORDS, FALSE_WORDS))
+    return f"case when lower({s}) in ({true}) then true when lower({s}) in ({false}) then false end"
+
+
+def _reasons(column: Column, future_limit: str) -> list[str]:
+    """SQL for each reason this column can give, null when it does not apply."""
+    name, c, s = column.name, f"c_{column.name}", f"s_{column.name}"
+    given = f"coalesce({s}, '') != ''"
+    reasons = [
+        f"case when contains({c}, chr(0)) then 'NUL byte in field {name}'"
+        f" when strlen({c}) > {FIELD_LIMIT_BYTES} then 'field {name} longer than"
+        f" {FIELD_LIMIT_BYTES:,} bytes: ' || strlen({c}) || ' bytes' end",
+        # Only JSON has shapes: an object or a list is never a string, number or timestamp.
+        f"case when k_{name} then 'wrong type for {name} ({column.type}): a JSON '"
+        f" || case when t_{name} = 'OBJECT' then 'object' else 'list' end || ' ' || {c} end",
+    ]
+    if column.required:
+        reasons.append(
+            f"case when not k_{name} and not {given} then 'missing required field {name}' end"
+        )
+    if column.type != "string":
+        reasons.append(
+            f"case when not k_{name} and {given} and {name} is null"
+            f" then 'wrong type for {name} ({column.type}): ' || {c} end"
+        )
+    if column.type in ("timestamp", "date"):
+        reasons.append(
+            f"case when cast({name} as timestamp) > timestamp {future_limit}"
+            f" then 'timestamp in the future for {name}: ' || {c} end"
+        )
+    if column.format == "email":
+        reasons.append(
+            f"case when {given} and not regexp_full_match(lower({s}), {_literal(EMAIL_PATTERN)})"
+            f" then 'invalid email for {name}: ' || {c} end"
+        )
+    known = None
+    if column.reference is not None:
+        seeds = settings.dbt_project_dir() / "seeds"
+        known, compared = sorted(reference_values(column.reference, seeds)), f"upper({s})"
+    elif column.allowed is not None:
+        known, compared = list(column.allowed), s
+    if known is not None:
+        values = ", ".join(_literal(v) for v in known)
+        reasons.append(
+            f"case when {given} and {compared} not in ({values})"
+            f" then 'unknown value for {name}: ' || {c} end"
+        )
+    return reasons
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _settle(conn, table: LandingTable, f: FileLoad, now: datetime) -> None:
+    """Drop erased people's rows, mark duplicate ids, then load the good rows and quarantine
+    the rest, counting each."""
+    staged_columns = {row[0] for row in conn.execute(f"describe {STAGED}").fetchall()}
+    f.rows_received = conn.execute(f"select count(*) from {STAGED}").fetchall()[0][0]
+    erasures = table.name in RAW_IDENTIFIERS and load_filter.has_erasures(conn)
+    if erasures:
+        condition, n = load_filter.erased_condition(table.name)
+        conn.execute(
+            f"update {STAGED} set is_erased = coalesce({condition}, false) where reason is null",
+            [salt()] * n,
+        )
+    if table.key:
+        keys = ", ".join(table.key)
+        join = " and ".join(f"r.{k} = s.{k}" for k in table.key)
+        key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in table.key)
+        conn.execute(
+            f"""
+            update {STAGED}
+            set reason = 'duplicate id {"/".join(table.key)}: ' || {key_text}
+            where line_number in (
+                select line_number from (
+                    select
+                        line_number,
+                        row_number() over (partition by {keys} order by line_number) as n
+                    from {STAGED}
+                    where reason is null and not is_erased
+                )
+                where n > 1
+                union all
+                select s.line_number from {STAGED} as s
+                where s.reason is null and not s.is_erased
+                    and exists (select 1 from {RAW_SCHEMA}.{table.name} as r where {join})
+            )
+            """
+        )
+    names = ", ".join(table.column_names)
     conn.execute(
-        f"insert into {RAW_SCHEMA}.{table.name} ({columns}) select {columns} from _incoming_rows"
+        f"""
+        insert into {RAW_SCHEMA}.{table.name} ({names}, _source_file, _source_line, _loaded_at)
+        select {names}, ?, line_number, ? from {STAGED} where reason is null and not is_erased
+        """,
+        [f.file, now],
     )
-    conn.unregister("_incoming_rows")
-
-
-def _quarantine(
-    conn, table: LandingTable, rejected: pd.DataFrame, f: FileLoad, now: datetime
-) -> None:
-    if rejected.empty:
-        return
-    frame = pd.DataFrame(
-        {
-            "source_table": table.name,
-            "file_name": f.file,
-            "line_number": rejected["_source_line"].astype("int64").to_numpy(),
-            "reason": rejected["reason"].astype(str).to_numpy(),
-            "raw_record": rejected["_raw"].astype(str).to_numpy(),
-            "quarantined_at": now,
-        }
-    )
-    conn.register("_rejected_rows", frame)
-    conn.execute(f"insert into {RAW_SCHEMA}.quarantine select * from _rejected_rows")
-    conn.unregister("_rejected_rows")
-    f.rows_quarantined += len(frame)
-    for reason in frame["reason"]:
-        kind = reason.split(":")[0].split(" for ")[0]
-        f.reasons[kind] = f.reasons.get(kind, 0) + 1
+    f.rows_loaded, f.rows_erased = conn.execute(
+        f"select count(*) filter (not is_erased), count(*) filter (is_erased)"
+        f" from {STAGED} where reason is null"
+    ).fetchall()[0]
+    rejected = f"select line_number, reason, raw_text from {STAGED} where reason is not null"
+    if erasures:
+        # Few rows, each tested for every identifier it mentions: Python does this one.
+        frame = conn.execute(rejected).df().rename(columns={"raw_text": "_raw"})
+        frame, erased = load_filter.drop_erased_rejects(conn, frame)
+        f.rows_erased += erased
+        conn.register("_rejected_rows", frame.rename(columns={"_raw": "raw_text"}))
+        rejected = "select line_number, reason, raw_text from _rejected_rows"
+    try:
+        conn.execute(
+            f"insert into {RAW_SCHEMA}.quarantine"
+            f" select ?, ?, line_number, reason, raw_text, ? from ({rejected})",
+            [table.name, f.file, now],
+        )
+    finally:
+        if erasures:
+            conn.unregister("_rejected_rows")
+    counts = conn.execute(
+        f"""
+        select split_part(split_part(reason, ':', 1), ' for ', 1) as kind, count(*)
+        from {RAW_SCHEMA}.quarantine
+        where source_table = ? and file_name = ? and quarantined_at = ?
+        group by kind
+        """,
+        [table.name, f.file, now],
+    ).fetchall()
+    f.reasons = {kind: n for kind, n in counts}
+    f.rows_quarantined = sum(f.reasons.values())
+    if "extra_keys" in staged_columns:
+        f.unexpected_columns = sorted(
+            row[0]
+            for row in conn.execute(
+                f"select distinct unnest(extra_keys) from {STAGED} where extra_keys is not null"
+            ).fetchall()
+        )
 
 
 def landing_fingerprints(landing_dir: Path) -> dict[str, dict[str, str]]:

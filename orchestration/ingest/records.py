@@ -1,0 +1,103 @@
+"""Split a landing file into records, in blocks of bounded size, without decoding it in Python.
+
+A record is a line of a JSON lines file, or a CSV record, which may span lines when a quoted
+field holds a line break (RFC 4180: a newline ends a record only outside quotes, and quotes
+inside a quoted field are doubled, so a newline is a record end when the number of quotes
+before it is even). Each record keeps its bytes exactly, without its line end (`\\n` or
+`\\r\\n`), and the number of the line it starts on. Blank records are not rows and are left out.
+A UTF-8 byte-order mark at the start of the file is not part of the first record.
+
+Blocks are Arrow tables (`line_number`, `record` as binary) that DuckDB scans without a copy;
+memory is one block, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+BLOCK_BYTES = 64 << 20
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+NEWLINE, CARRIAGE_RETURN, QUOTE = 10, 13, 34
+
+
+class RecordBlocks:
+    """Iterate a file's record blocks; `checksum` is the SHA-256 of every byte read, ready once
+    the iteration has ended. Hashing runs on a worker thread (hashlib releases the GIL), so
+    the file is read once."""
+
+    def __init__(self, path: Path, *, quoted: bool, block_bytes: int | None = None) -> None:
+        self.path = path
+        self.quoted = quoted
+        self.block_bytes = block_bytes or BLOCK_BYTES
+        self.checksum: str | None = None
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
+            pending = []
+            carry = b""
+            next_line = 1
+            first = True
+            while True:
+                # The first read is long enough to hold a whole byte-order mark.
+                chunk = fh.read(
+                    max(self.block_bytes, len(BYTE_ORDER_MARK)) if first else self.block_bytes
+                )
+                pending.append(hasher.submit(digest.update, chunk))
+                at_end = not chunk
+                data = carry + chunk if carry else chunk
+                if first and data.startswith(BYTE_ORDER_MARK):
+                    data = data[len(BYTE_ORDER_MARK) :]
+                first = False
+                block, consumed, lines = _split(data, self.quoted, at_end, next_line)
+                if block is not None:
+                    yield block
+                next_line += lines
+                carry = data[consumed:]
+                if at_end:
+                    break
+            for future in pending:
+                future.result()
+        self.checksum = digest.hexdigest()
+
+
+def _split(data: bytes, quoted: bool, at_end: bool, first_line: int):
+    """The complete records in `data`, how many bytes they take and how many lines."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == NEWLINE)
+    if quoted:
+        quotes = np.flatnonzero(arr == QUOTE)
+        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    else:
+        ends = newlines
+    consumed = int(ends[-1]) + 1 if len(ends) else 0
+    lines = len(newlines) if at_end else int(np.searchsorted(newlines, consumed))
+    if at_end and consumed < len(arr):
+        ends = np.append(ends, len(arr))  # a last record without a line end
+        consumed = len(arr)
+    if not len(ends):
+        return None, 0, 0
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts
+    before_end = np.maximum(ends - 1, 0)
+    has_cr = (lengths > 0) & (arr[before_end] == CARRIAGE_RETURN)
+    lengths = lengths - has_cr
+    keep = lengths > 0
+    # Each record's bytes without its line end, one after another in one buffer.
+    line_ends = np.concatenate((ends[ends < len(arr)], (ends - 1)[has_cr]))
+    body = np.delete(arr[:consumed], line_ends)
+    offsets = np.concatenate(([0], np.cumsum(lengths[keep]))).astype(np.int64)
+    records = pa.Array.from_buffers(
+        pa.large_binary(),
+        int(keep.sum()),
+        [None, pa.py_buffer(offsets), pa.py_buffer(body)],
+    )
+    line_numbers = first_line + np.searchsorted(newlines, starts[keep])
+    block = pa.table({"line_number": pa.array(line_numbers, pa.int64()), "record": records})
+    return block, consumed, lines
