@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration import settings
 from orchestration.ingest.landing import (
@@ -49,7 +51,9 @@ CSV_RECORD = r'(?:(?:"(?:[^"]|"")*"|[^,"]*),)*'
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 RFC_2822 = ("%a, %d %b %Y %H:%M:%S %z", "%d %b %Y %H:%M:%S %z", "%a, %d %b %Y %H:%M %z")
 WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+LINE_END = "chr(13) || chr(10)"
 STAGED = "_landing_staged"
+REJECTED = "_landing_rejected"
 BLOCK = "_landing_block"
 
 
@@ -124,13 +128,13 @@ def load_table(
             try:
                 _load_file(conn, table, path, file_load, now)
             except LandingFileError as exc:
-                conn.execute("rollback")
+                _roll_back(conn)
                 file_load = FileLoad(
                     file=name, checksum=_sha256(path), status="failed", error=str(exc)
                 )
                 conn.execute("begin transaction")
             except BaseException:
-                conn.execute("rollback")
+                _roll_back(conn)
                 raise
             if file_load.status == "loaded" and file_load.checksum in loaded:
                 conn.execute("rollback")  # the same bytes as a file loaded under another name
@@ -145,6 +149,13 @@ def load_table(
     finally:
         conn.execute(f"set TimeZone = '{zone}'")
     return result
+
+
+def _roll_back(conn) -> None:
+    """Undo the file's transaction (its staging table with it) and let go of its blocks."""
+    conn.execute("rollback")
+    conn.unregister(BLOCK)
+    conn.unregister(REJECTED)
 
 
 def _sha256(path: Path) -> str:
@@ -176,42 +187,56 @@ def _record_audit(conn, table: LandingTable, path: Path, f: FileLoad, now: datet
 
 
 def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
-    """Stage every record of the file with its checks, then load, quarantine and count."""
+    """Check the file block by block into a staging table, then load, quarantine and count.
+
+    Staging a whole file before it reaches the raw table lets duplicates be found in one pass
+    and leaves the raw table only appended to: deleting rows a transaction appended makes
+    DuckDB rewrite them at commit. The staging table holds typed values only, and DuckDB
+    spills it to disk past its memory limit."""
     blocks = RecordBlocks(path, quoted=table.format == "csv")
-    parse = None if table.format == "csv" else _json_sql(table, now)
+    header = None
     staged = False
     for block in blocks:
-        if parse is None:
+        if table.format == "csv" and header is None:
             header = _header(path, block["record"][0].as_py(), table)
             f.unexpected_columns = [h for h in header if h not in table.column_names]
-            parse = _csv_sql(table, header, now)
             block = block.slice(1)
+        text = pa.types.is_large_string(block.schema.field("record").type)
+        parse = _csv_sql(table, header, now, text) if header else _json_sql(table, now, text)
         conn.register(BLOCK, block)
-        try:
-            conn.execute(
-                f"insert into {STAGED} {parse}"
-                if staged
-                else f"create or replace temp table {STAGED} as {parse}"
-            )
-        finally:
-            conn.unregister(BLOCK)
+        conn.execute(
+            f"insert into {STAGED} {parse}"
+            if staged
+            else f"create or replace temp table {STAGED} as {parse}"
+        )
+        conn.unregister(BLOCK)
         staged = True
     f.checksum = blocks.checksum or _sha256(path)
-    if not staged:
-        return
-    try:
-        _settle(conn, table, f, now)
-    finally:
-        conn.execute(f"drop table if exists {STAGED}")
+    if staged:
+        _settle(conn, table, path, f, now)
+        conn.execute(f"drop table {STAGED}")
 
 
-def _header(path: Path, record: bytes, table: LandingTable) -> list[str]:
+def _block_sql(text: bool, *, trim_line_end: bool) -> str:
+    """The block's records as text; a record that is not UTF-8 has none, and its raw text is
+    its bytes with the invalid ones escaped (`\\xFF`)."""
+    if text:
+        record, raw = "record", "record"
+    else:
+        record, raw = "try(decode(record))", "coalesce(try(decode(record)), record::varchar)"
+    if trim_line_end:
+        record = f"rtrim({record}, {LINE_END})"
+    return f"select line_number, {record} as text, {raw} as raw_text from {BLOCK}"
+
+
+def _header(path: Path, record: str | bytes, table: LandingTable) -> list[str]:
     try:
-        text = record.decode("utf-8")
+        text = record if isinstance(record, str) else record.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LandingFileError(
             f"{path}: the header is not UTF-8; nothing of this file was loaded"
         ) from exc
+    text = text.rstrip("\r\n")
     header = [h.strip() for h in next(csv.reader([text]))]
     if len(header) == 1 and len(table.columns) > 1:
         for delimiter, name in OTHER_DELIMITERS.items():
@@ -235,7 +260,7 @@ def _header(path: Path, record: bytes, table: LandingTable) -> list[str]:
     return header
 
 
-def _csv_sql(table: LandingTable, header: list[str], now: datetime) -> str:
+def _csv_sql(table: LandingTable, header: list[str], now: datetime, text: bool) -> str:
     """One block of CSV records, split into fields by RFC 4180, then checked."""
     n = len(header)
     fields = ",\n".join(
@@ -248,20 +273,20 @@ def _csv_sql(table: LandingTable, header: list[str], now: datetime) -> str:
         table,
         now,
         f"""
-        with block as (
-            select line_number, record, try(decode(record)) as text from {BLOCK}
-        ),
+        with block as ({_block_sql(text, trim_line_end=True)}),
         split as (
             select
                 line_number,
-                record,
+                raw_text,
                 text,
                 case
                     when text is null then null
                     when not contains(text, '"') then string_split(text, ',')
                     when regexp_full_match(text || ',', '{CSV_RECORD}') then list_transform(
                         regexp_extract_all(text || ',', '{CSV_FIELD}', 1),
-                        lambda f: case when starts_with(f, '"') then replace(f[2:-2], '""', '"') else f end
+                        lambda f: case
+                            when starts_with(f, '"') then replace(f[2:-2], '""', '"') else f
+                        end
                     )
                 end as fields
             from block
@@ -269,7 +294,7 @@ def _csv_sql(table: LandingTable, header: list[str], now: datetime) -> str:
         fields as (
             select
                 line_number,
-                coalesce(text, record::varchar) as raw_text,
+                raw_text,
                 case
                     when text is null then 'invalid UTF-8 encoding'
                     when fields is null
@@ -285,40 +310,47 @@ def _csv_sql(table: LandingTable, header: list[str], now: datetime) -> str:
     )
 
 
-def _json_sql(table: LandingTable, now: datetime) -> str:
+def _json_sql(table: LandingTable, now: datetime, text: bool) -> str:
     """One block of JSON lines, each parsed by DuckDB, then checked."""
     names = table.column_names
-    paths = "[" + ", ".join(_literal(f'$."{c}"') for c in names) + "]"
+    path = {c: _literal(f'$."{c}"') for c in names}
+    paths = "[" + ", ".join(path.values()) + "]"
     known = "[" + ", ".join(_literal(c) for c in names) + "]"
+    # A value that could be an object or a list is looked at again for its JSON type; a
+    # string value that merely starts with a brace is still a string.
     columns = ",\n".join(
-        f"vals[{i}] as c_{c}, types[{i}] as t_{c}" for i, c in enumerate(names, start=1)
+        f"vals[{i}] as c_{c}, case when vals[{i}][1] in ('{{', '[')"
+        f" then json_type(text, {path[c]}) end as t_{c}"
+        for i, c in enumerate(names, start=1)
     )
     return _checked_sql(
         table,
         now,
         f"""
-        with block as (
-            select line_number, record, try(decode(record)) as text from {BLOCK}
-        ),
+        with block as ({_block_sql(text, trim_line_end=False)}),
         docs as (
             select
                 line_number,
-                record,
+                raw_text,
                 text,
-                case when text is not null and json_valid(text) then json_type(text) end as doc_type
+                case
+                    when text is null or not json_valid(text) then null
+                    when starts_with(text, '{{') then 'OBJECT'
+                    else json_type(text)
+                end as doc_type
             from block
         ),
         parsed as (
             select
                 line_number,
-                coalesce(text, record::varchar) as raw_text,
+                raw_text,
+                text,
                 case
                     when text is null then 'invalid UTF-8 encoding'
                     when doc_type is null then 'malformed JSON: the line is not a JSON document'
                     when doc_type != 'OBJECT' then 'malformed JSON: a line must hold one object'
                 end as malformed,
                 case when doc_type = 'OBJECT' then json_extract_string(text, {paths}) end as vals,
-                case when doc_type = 'OBJECT' then json_type(text, {paths}) end as types,
                 case when doc_type = 'OBJECT'
                     then list_filter(json_keys(text), lambda k: not list_contains({known}, k))
                 end as extra_keys
@@ -337,7 +369,7 @@ def _checked_sql(table: LandingTable, now: datetime, fields_sql: str, *, shapes:
     value's JSON type in `t_<name>`) and give each row every reason it breaks the contract."""
     limit = _literal((now + FUTURE_TOLERANCE).isoformat(sep=" "))
     stripped = ",\n".join(
-        f"c_{c.name}, trim(c_{c.name}, {WHITESPACE}) as s_{c.name}" for c in table.columns
+        f"c_{c.name}, {_stripped(f'c_{c.name}')} as s_{c.name}" for c in table.columns
     )
     shape = ",\n".join(
         f"t_{c.name}, coalesce(t_{c.name} in ('OBJECT', 'ARRAY'), false) as k_{c.name}"
@@ -364,14 +396,25 @@ def _checked_sql(table: LandingTable, now: datetime, fields_sql: str, *, shapes:
         final as (
             select
                 line_number,
-                raw_text,
                 coalesce(malformed, nullif(concat_ws('; ', {reasons}), '')) as reason,
+                -- Only a rejected row's raw text is kept: the quarantine's, not the table's.
+                case when reason is not null then raw_text end as raw_text,
                 false as is_erased{extra},
                 {names}
             from typed
         )
         select * from final
     """
+
+
+def _stripped(expression: str) -> str:
+    """The text without surrounding whitespace; most values have none, and checking the ends
+    first is several times faster than trimming every value."""
+    return (
+        f"case when {expression} is null or {expression} = '' then {expression}"
+        f" when ord({expression}[1]) > 32 and ord({expression}[-1]) > 32 then {expression}"
+        f" else trim({expression}, {WHITESPACE}) end"
+    )
 
 
 def _value(column: Column) -> str:
@@ -451,10 +494,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _settle(conn, table: LandingTable, f: FileLoad, now: datetime) -> None:
+def _settle(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -> None:
     """Drop erased people's rows, mark duplicate ids, then load the good rows and quarantine
     the rest, counting each."""
-    staged_columns = {row[0] for row in conn.execute(f"describe {STAGED}").fetchall()}
     f.rows_received = conn.execute(f"select count(*) from {STAGED}").fetchall()[0][0]
     erasures = table.name in RAW_IDENTIFIERS and load_filter.has_erasures(conn)
     if erasures:
@@ -464,29 +506,7 @@ def _settle(conn, table: LandingTable, f: FileLoad, now: datetime) -> None:
             [salt()] * n,
         )
     if table.key:
-        keys = ", ".join(table.key)
-        join = " and ".join(f"r.{k} = s.{k}" for k in table.key)
-        key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in table.key)
-        conn.execute(
-            f"""
-            update {STAGED}
-            set reason = 'duplicate id {"/".join(table.key)}: ' || {key_text}
-            where line_number in (
-                select line_number from (
-                    select
-                        line_number,
-                        row_number() over (partition by {keys} order by line_number) as n
-                    from {STAGED}
-                    where reason is null and not is_erased
-                )
-                where n > 1
-                union all
-                select s.line_number from {STAGED} as s
-                where s.reason is null and not s.is_erased
-                    and exists (select 1 from {RAW_SCHEMA}.{table.name} as r where {join})
-            )
-            """
-        )
+        _mark_duplicates(conn, table, path)
     names = ", ".join(table.column_names)
     conn.execute(
         f"""
@@ -499,23 +519,23 @@ def _settle(conn, table: LandingTable, f: FileLoad, now: datetime) -> None:
         f"select count(*) filter (not is_erased), count(*) filter (is_erased)"
         f" from {STAGED} where reason is null"
     ).fetchall()[0]
-    rejected = f"select line_number, reason, raw_text from {STAGED} where reason is not null"
+    rejected = (
+        f"select line_number, reason, rtrim(raw_text, {LINE_END}) as raw_text"
+        f" from {STAGED} where reason is not null"
+    )
     if erasures:
         # Few rows, each tested for every identifier it mentions: Python does this one.
         frame = conn.execute(rejected).df().rename(columns={"raw_text": "_raw"})
         frame, erased = load_filter.drop_erased_rejects(conn, frame)
         f.rows_erased += erased
-        conn.register("_rejected_rows", frame.rename(columns={"_raw": "raw_text"}))
-        rejected = "select line_number, reason, raw_text from _rejected_rows"
-    try:
-        conn.execute(
-            f"insert into {RAW_SCHEMA}.quarantine"
-            f" select ?, ?, line_number, reason, raw_text, ? from ({rejected})",
-            [table.name, f.file, now],
-        )
-    finally:
-        if erasures:
-            conn.unregister("_rejected_rows")
+        conn.register(REJECTED, frame.rename(columns={"_raw": "raw_text"}))
+        rejected = f"select line_number, reason, raw_text from {REJECTED}"
+    conn.execute(
+        f"insert into {RAW_SCHEMA}.quarantine"
+        f" select ?, ?, line_number, reason, raw_text, ? from ({rejected})",
+        [table.name, f.file, now],
+    )
+    conn.unregister(REJECTED)
     counts = conn.execute(
         f"""
         select split_part(split_part(reason, ':', 1), ' for ', 1) as kind, count(*)
@@ -525,15 +545,66 @@ def _settle(conn, table: LandingTable, f: FileLoad, now: datetime) -> None:
         """,
         [table.name, f.file, now],
     ).fetchall()
-    f.reasons = {kind: n for kind, n in counts}
+    f.reasons = dict(counts)
     f.rows_quarantined = sum(f.reasons.values())
-    if "extra_keys" in staged_columns:
+    if table.format == "jsonl":
         f.unexpected_columns = sorted(
             row[0]
             for row in conn.execute(
                 f"select distinct unnest(extra_keys) from {STAGED} where extra_keys is not null"
             ).fetchall()
         )
+
+
+def _mark_duplicates(conn, table: LandingTable, path: Path) -> None:
+    """A key loaded before, or earlier in this file, is a duplicate id. Staging keeps no raw
+    text for rows that passed their checks, so a duplicate's is read again from the file."""
+    keys = ", ".join(table.key)
+    key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in table.key)
+    conn.execute(
+        f"""
+        update {STAGED}
+        set reason = 'duplicate id {"/".join(table.key)}: ' || {key_text}
+        where line_number in (
+            with candidates as (
+                select line_number, {keys} from {STAGED} where reason is null and not is_erased
+            ),
+            loaded as (
+                select distinct {", ".join(f"r.{k}" for k in table.key)}
+                from {RAW_SCHEMA}.{table.name} as r
+                inner join (select distinct {keys} from candidates) as c using ({keys})
+            ),
+            ranked as (
+                select
+                    line_number,
+                    row_number() over (partition by {keys} order by line_number) as n,
+                    ({keys}) in (select ({keys}) from loaded) as was_loaded
+                from candidates
+            )
+            select line_number from ranked where n > 1 or was_loaded
+        )
+        """
+    )
+    lines = conn.execute(
+        f"select line_number from {STAGED} where reason is not null and raw_text is null"
+    ).fetchall()
+    if not lines:
+        return
+    wanted = pa.array([row[0] for row in lines], pa.int64())
+    for block in RecordBlocks(path, quoted=table.format == "csv"):
+        found = block.filter(pc.is_in(block["line_number"], value_set=wanted))
+        if not len(found):
+            continue
+        text = pa.types.is_large_string(found.schema.field("record").type)
+        conn.register(BLOCK, found)
+        conn.execute(
+            f"""
+            update {STAGED} as s set raw_text = b.raw_text
+            from ({_block_sql(text, trim_line_end=True)}) as b
+            where s.line_number = b.line_number
+            """
+        )
+        conn.unregister(BLOCK)
 
 
 def landing_fingerprints(landing_dir: Path) -> dict[str, dict[str, str]]:

@@ -3,12 +3,13 @@
 A record is a line of a JSON lines file, or a CSV record, which may span lines when a quoted
 field holds a line break (RFC 4180: a newline ends a record only outside quotes, and quotes
 inside a quoted field are doubled, so a newline is a record end when the number of quotes
-before it is even). Each record keeps its bytes exactly, without its line end (`\\n` or
-`\\r\\n`), and the number of the line it starts on. Blank records are not rows and are left out.
+before it is even). Each record keeps its bytes exactly, line end (`\\n` or `\\r\\n`)
+included, and the number of the line it starts on. Blank records are not rows and are left out.
 A UTF-8 byte-order mark at the start of the file is not part of the first record.
 
-Blocks are Arrow tables (`line_number`, `record` as binary) that DuckDB scans without a copy;
-memory is one block, whatever the file's size.
+Blocks are Arrow tables (`line_number`, `record`: text, or binary when a record is not valid
+UTF-8) over the bytes as read, which DuckDB scans without a copy: memory is one block,
+whatever the file's size.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 BLOCK_BYTES = 64 << 20
+BATCH_ROWS = 16_384
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 NEWLINE, CARRIAGE_RETURN, QUOTE = 10, 13, 34
 
@@ -84,20 +86,31 @@ def _split(data: bytes, quoted: bool, at_end: bool, first_line: int):
     if not len(ends):
         return None, 0, 0
     starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts
-    before_end = np.maximum(ends - 1, 0)
-    has_cr = (lengths > 0) & (arr[before_end] == CARRIAGE_RETURN)
-    lengths = lengths - has_cr
-    keep = lengths > 0
-    # Each record's bytes without its line end, one after another in one buffer.
-    line_ends = np.concatenate((ends[ends < len(arr)], (ends - 1)[has_cr]))
-    body = np.delete(arr[:consumed], line_ends)
-    offsets = np.concatenate(([0], np.cumsum(lengths[keep]))).astype(np.int64)
-    records = pa.Array.from_buffers(
-        pa.large_binary(),
-        int(keep.sum()),
-        [None, pa.py_buffer(offsets), pa.py_buffer(body)],
+    # Records keep their line end: copying the block to drop them would cost more than the
+    # loader's trimming them in SQL.
+    offsets = np.append(starts, consumed).astype(np.int64)
+    content = ends - starts - (arr[np.maximum(ends - 1, 0)] == CARRIAGE_RETURN)
+    block = pa.table(
+        {
+            "line_number": pa.array(first_line + np.searchsorted(newlines, starts), pa.int64()),
+            "record": _records(len(starts), offsets, data),
+        }
     )
-    line_numbers = first_line + np.searchsorted(newlines, starts[keep])
-    block = pa.table({"line_number": pa.array(line_numbers, pa.int64()), "record": records})
-    return block, consumed, lines
+    blank = content <= 0
+    if blank.any():
+        block = block.filter(pa.array(~blank))
+    # DuckDB scans an Arrow table's batches in parallel, one batch per thread at a time.
+    batches = block.to_batches(max_chunksize=BATCH_ROWS)
+    return pa.Table.from_batches(batches, schema=block.schema), consumed, lines
+
+
+def _records(n: int, offsets: np.ndarray, data: bytes) -> pa.Array:
+    """Text when the block is valid UTF-8 (checked in Arrow, at memory speed), bytes when not,
+    so that the loader can find the invalid records."""
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    text = pa.Array.from_buffers(pa.large_string(), n, buffers)
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return pa.Array.from_buffers(pa.large_binary(), n, buffers)
+    return text

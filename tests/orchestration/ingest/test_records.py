@@ -11,7 +11,7 @@ EXCEL = (
 def _records(path, block_bytes):
     blocks = RecordBlocks(path, quoted=True, block_bytes=block_bytes)
     rows = [
-        (line, record)
+        (line, record if isinstance(record, bytes) else record.encode())
         for block in blocks
         for line, record in zip(
             block["line_number"].to_pylist(), block["record"].to_pylist(), strict=True
@@ -26,10 +26,10 @@ def test_records_keep_their_bytes_and_first_line_at_any_block_size(tmp_path, blo
     path.write_bytes(EXCEL)
     rows, checksum = _records(path, block_bytes)
     assert rows == [
-        (1, b"id,note"),
-        (2, b'1,"two\r\nlines"'),
-        (5, b'2,"say ""hi"", then go"'),
-        (6, b"3,caf\xc3\xa9"),
+        (1, b"id,note\r\n"),
+        (2, b'1,"two\r\nlines"\r\n'),
+        (5, b'2,"say ""hi"", then go"\r\n'),
+        (6, b"3,caf\xc3\xa9\r\n"),
         (7, b"4,no line end"),
     ]
     assert checksum == _records(path, 1 << 20)[1]
@@ -39,7 +39,7 @@ def test_an_unclosed_quote_runs_to_the_end_of_the_file_as_one_record(tmp_path):
     path = tmp_path / "broken.csv"
     path.write_bytes(b'id,note\n1,"open\n2,b\n')
     rows, _ = _records(path, 4)
-    assert rows == [(1, b"id,note"), (2, b'1,"open\n2,b\n')]
+    assert rows == [(1, b"id,note\n"), (2, b'1,"open\n2,b\n')]
 
 
 def test_json_lines_split_on_every_newline(tmp_path):
@@ -47,4 +47,11 @@ def test_json_lines_split_on_every_newline(tmp_path):
     path.write_bytes(b'{"a": "x\\ny"}\n\n{"a": "\\"q"}\r\n')
     blocks = RecordBlocks(path, quoted=False, block_bytes=3)
     rows = [r for b in blocks for r in b["record"].to_pylist()]
-    assert rows == [b'{"a": "x\\ny"}', b'{"a": "\\"q"}']
+    assert rows == ['{"a": "x\\ny"}\n', '{"a": "\\"q"}\r\n']
+
+
+def test_a_block_with_invalid_utf8_comes_as_bytes_to_find_the_bad_record(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"a": "ok"}\n{"a": "\xff"}\n')
+    blocks = list(RecordBlocks(path, quoted=False))
+    assert blocks[0]["record"].to_pylist() == [b'{"a": "ok"}\n', b'{"a": "\xff"}\n']
