@@ -17,7 +17,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui mlflow bench bench-ml bench-export bench-identity lint manifest dagster-home clean
+.PHONY: install demo test ui mlflow bench bench-load bench-ml bench-export bench-identity lint manifest dagster-home clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: manifest dagster-home
 	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED)
 	$(BIN)/python -m bench.ml --customers $(ML_BENCH_CUSTOMERS) --seed $(SEED)
 	$(BIN)/python -m bench.identity --records $(BENCH_CUSTOMERS) --seed $(SEED)
+
+# Generate and load alone, next to DuckDB reading the same files: `CUSTOMERS=1000000 make bench-load`.
+bench-load: manifest dagster-home
+	$(BIN)/python -m bench.pipeline --customers $(BENCH_CUSTOMERS) --seed $(SEED) --until duckdb_read
 
 # One campaign to N recipients on a copy of the 100k bench warehouse: `make bench-export`.
 bench-export: install

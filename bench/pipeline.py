@@ -11,13 +11,23 @@ import time
 
 from orchestration import settings
 
-STAGES = ["generate", "load", "models", "ml", "customer_view", "email"]
+STAGES = ["generate", "load", "duckdb_read", "models", "ml", "customer_view", "email"]
+
+
+# Stages that move landing rows: their rows per second are the landing rows over the time.
+LANDING_STAGES = ("generate", "load", "duckdb_read")
+
+
+def _landing_rows(report: dict) -> int:
+    """Rows written (`<table>_rows`: generate, DuckDB's read) or in the raw tables (load)."""
+    return sum(v for k, v in report["rows"].items() if k.endswith("_rows") or k.startswith("raw/"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--until", choices=STAGES, default=STAGES[-1], help="last stage to run")
     args = parser.parse_args()
     root = settings.data_dir() / "bench" / str(args.customers)
     shutil.rmtree(root, ignore_errors=True)
@@ -32,10 +42,12 @@ def main() -> int:
         "MAILPIPE_GX_CONTEXT_DIR": str(root / "great_expectations"),
     }
     print(f"Benchmark: {args.customers:,} customers, seed {args.seed}, data in {root}")
-    print(f"{'stage':<10} {'wall s':>8} {'peak RSS MB':>12} {'child RSS MB':>13}  rows")
+    print(
+        f"{'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'child RSS MB':>13} {'rows/s':>9}  rows"
+    )
     total = time.perf_counter()
     reports = []
-    for stage in STAGES:
+    for stage in STAGES[: STAGES.index(args.until) + 1]:
         cmd = [
             sys.executable,
             "-m",
@@ -57,10 +69,19 @@ def main() -> int:
         report = json.loads(line.removeprefix("BENCH "))
         reports.append(report)
         rows = ", ".join(f"{k}={v:,}" for k, v in list(report["rows"].items())[:6])
+        per_second = _landing_rows(report) / report["seconds"] if stage in LANDING_STAGES else None
         print(
-            f"{stage:<10} {report['seconds']:>8.1f} {report['peak_rss_mb']:>12.0f} "
-            f"{report['peak_child_rss_mb']:>13.0f}  {rows}"
+            f"{stage:<11} {report['seconds']:>8.1f} {report['peak_rss_mb']:>12.0f} "
+            f"{report['peak_child_rss_mb']:>13.0f} "
+            f"{f'{per_second:,.0f}' if per_second else '':>9}  {rows}"
         )
+        if stage == "duckdb_read":
+            load = next(r for r in reports if r["stage"] == "load")
+            print(
+                f"{'':<11} load / DuckDB's own read of the same files: "
+                f"{load['seconds'] / report['seconds']:.1f}x time, "
+                f"{load['peak_rss_mb'] / report['peak_rss_mb']:.1f}x peak memory"
+            )
     print(f"{'total':<10} {time.perf_counter() - total:>8.1f}")
     (root / "bench.json").write_text(
         json.dumps({"customers": args.customers, "stages": reports}, indent=2)

@@ -38,7 +38,9 @@ def _raw_asset(table: LandingTable) -> dg.AssetsDefinition:
             files = len(result.files) - len(result.failed)
             found = anomalies.detect(conn, anomalies.profile_load(conn, table, loaded_at, files))
             newest = conn.execute(
-                f"select * from raw.{table.name} where _loaded_at = ?", [loaded_at]
+                f"select {', '.join(quality.raw_suite_columns(table))}"
+                f" from raw.{table.name} where _loaded_at = ?",
+                [loaded_at],
             ).df()
         reasons: dict[str, int] = {}
         for f in result.files:
