@@ -102,6 +102,16 @@ def test_a_json_object_or_list_where_the_contract_wants_a_value_is_a_wrong_type(
     ]
 
 
+def test_a_nul_escaped_in_json_quarantines_its_row(conn, tmp_path):
+    base = {"event_type": "search", "anonymous_id": "a1", "occurred_at": "2026-01-01T10:00:00Z"}
+    lines = [{**base, "event_id": "e1", "search_query": "mug\u0000"}, {**base, "event_id": "e2"}]
+    text = "\n".join(json.dumps(line) for line in lines) + "\n"
+    landing = _land(tmp_path, "web", "events_1.jsonl", text.encode())
+    load_table(conn, landing_table("web_events"), landing)
+    assert _quarantine(conn) == {1: "NUL byte in field search_query"}
+    assert conn.execute("select event_id from raw.web_events").fetchall() == [("e2",)]
+
+
 def test_a_repeated_header_fails_the_file_naming_the_column(conn, tmp_path):
     text = f"{PRODUCTS},price\np1,Mug,kitchen,1.00,EUR,,,2.00\n"
     landing = _land(tmp_path, "shop", "products_1.csv", text.encode())
