@@ -199,6 +199,8 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
     header = None
     staged = False
     for block in blocks:
+        if not len(block):
+            continue  # blank lines only: not rows, and no header yet
         if table.format == "csv" and header is None:
             header = _header(path, block["record"][0].as_py(), table)
             f.unexpected_columns = [h for h in header if h not in table.column_names]
@@ -213,7 +215,7 @@ def _load_file(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime
         )
         conn.unregister(BLOCK)
         staged = True
-    f.checksum = blocks.checksum or _sha256(path)
+    f.checksum = blocks.checksum
     if staged:
         _settle(conn, table, path, f, now)
         conn.execute(f"drop table {STAGED}")

@@ -42,7 +42,7 @@ class RecordBlocks:
     def __iter__(self) -> Iterator[pa.Table]:
         digest = hashlib.sha256()
         with self.path.open("rb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
-            pending = []
+            hashing = None
             carry = b""
             next_line = 1
             first = True
@@ -51,7 +51,10 @@ class RecordBlocks:
                 chunk = fh.read(
                     max(self.block_bytes, len(BYTE_ORDER_MARK)) if first else self.block_bytes
                 )
-                pending.append(hasher.submit(digest.update, chunk))
+                # One chunk hashing while the next is read and split: never more in memory.
+                if hashing is not None:
+                    hashing.result()
+                hashing = hasher.submit(digest.update, chunk)
                 at_end = not chunk
                 data = carry + chunk if carry else chunk
                 if first and data.startswith(BYTE_ORDER_MARK):
@@ -64,8 +67,7 @@ class RecordBlocks:
                 carry = data[consumed:]
                 if at_end:
                     break
-            for future in pending:
-                future.result()
+            hashing.result()
         self.checksum = digest.hexdigest()
 
 

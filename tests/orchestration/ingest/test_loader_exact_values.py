@@ -112,6 +112,12 @@ def test_a_nul_escaped_in_json_quarantines_its_row(conn, tmp_path):
     assert conn.execute("select event_id from raw.web_events").fetchall() == [("e2",)]
 
 
+def test_a_csv_of_blank_lines_is_an_empty_load_not_an_error(conn, tmp_path):
+    landing = _land(tmp_path, "shop", "products_1.csv", b"\r\n\n\r\n")
+    result = load_table(conn, landing_table("shop_products"), landing)
+    assert result.failed == [] and result.total("rows_received") == 0
+
+
 def test_a_repeated_header_fails_the_file_naming_the_column(conn, tmp_path):
     text = f"{PRODUCTS},price\np1,Mug,kitchen,1.00,EUR,,,2.00\n"
     landing = _land(tmp_path, "shop", "products_1.csv", text.encode())
