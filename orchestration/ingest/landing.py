@@ -29,9 +29,10 @@ class Column:
     # "email": a malformed address sends the row to quarantine. Where an invalid email should
     # not cost the record (a CRM customer, an order), leave it unset; staging flags it.
     format: str | None = None
-    # "<seed>.<column>": the value (case-insensitive) must be in that column of a dbt seed,
-    # the one place the project lists it (a currency needs a rate to be converted).
-    reference: str | None = None
+    # "<seed>.<column>" each: the value (trimmed, case-insensitive) must be in one of these
+    # columns of the dbt seeds, the one place the project lists it (a currency needs a rate
+    # to be converted; a country is a code, or a name staging maps to one).
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
@@ -81,6 +82,12 @@ ESP_EVENT_TYPES = (
     "unsubscribe",
 )
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
+# A country as exports write it: the code, the seed's English name, or a known alias.
+COUNTRY_REFERENCES = (
+    "countries.country_code",
+    "countries.country_name",
+    "country_aliases.alias",
+)
 
 LANDING_TABLES: tuple[LandingTable, ...] = (
     LandingTable(
@@ -98,7 +105,11 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
             Column("phone", description="Any national or international format."),
             Column("city"),
             Column("postcode", description="Postal code as typed; used to match duplicates."),
-            Column("country", description="ISO 3166-1 alpha-2 code."),
+            Column(
+                "country",
+                description="ISO 3166-1 alpha-2 code, or a name in countries or country_aliases.",
+                references=COUNTRY_REFERENCES,
+            ),
             Column("birth_date", "date"),
             Column("signup_at", "timestamp", required=True),
             Column("loyalty_tier", allowed=LOYALTY_TIERS),
@@ -144,9 +155,13 @@ LANDING_TABLES: tuple[LandingTable, ...] = (
             Column(
                 "currency",
                 description="ISO 4217; EUR when empty; one with a rate in currency_rates.",
-                reference="currency_rates.currency",
+                references=("currency_rates.currency",),
             ),
-            Column("shipping_country"),
+            Column(
+                "shipping_country",
+                description="ISO 3166-1 alpha-2 code, or a name in countries or country_aliases.",
+                references=COUNTRY_REFERENCES,
+            ),
         ),
     ),
     LandingTable(
@@ -209,8 +224,12 @@ def landing_table(name: str) -> LandingTable:
     raise KeyError(name)
 
 
-def reference_values(reference: str, seeds_dir) -> frozenset[str]:
-    """The upper-cased values of `<seed>.<column>` in the dbt seeds folder."""
-    seed, column = reference.split(".")
-    with open(seeds_dir / f"{seed}.csv", newline="", encoding="utf-8") as fh:
-        return frozenset(row[column].strip().upper() for row in csv.DictReader(fh))
+def reference_values(references: tuple[str, ...], seeds_dir) -> frozenset[str]:
+    """The upper-cased values of each `<seed>.<column>` in the dbt seeds folder."""
+    values: set[str] = set()
+    for reference in references:
+        seed, column = reference.split(".")
+        with open(seeds_dir / f"{seed}.csv", newline="", encoding="utf-8") as fh:
+            values.update(row[column].strip().upper() for row in csv.DictReader(fh))
+    values.discard("")
+    return frozenset(values)

@@ -480,9 +480,9 @@ def _reasons(column: Column, future_limit: str) -> list[str]:
             f" then 'invalid email for {name}: ' || {c} end"
         )
     known = None
-    if column.reference is not None:
+    if column.references:
         seeds = settings.dbt_project_dir() / "seeds"
-        known, compared = sorted(reference_values(column.reference, seeds)), f"upper({s})"
+        known, compared = sorted(reference_values(column.references, seeds)), f"upper({s})"
     elif column.allowed is not None:
         known, compared = list(column.allowed), s
     if known is not None:

@@ -18,6 +18,15 @@ country_aliases as (
 
 ),
 
+country_names as (
+
+    select
+        lower(country_name) as country_name,
+        country_code
+    from countries
+
+),
+
 cleaned as (
 
     select
@@ -46,9 +55,12 @@ standardized as (
 
     select
         cleaned.*,
-        coalesce(country_aliases.country_code, upper(cleaned.country_raw)) as country_code
+        coalesce(
+            country_aliases.country_code, country_names.country_code, upper(cleaned.country_raw)
+        ) as country_code
     from cleaned
     left join country_aliases on cleaned.country_raw = country_aliases.alias
+    left join country_names on cleaned.country_raw = country_names.country_name
 
 ),
 

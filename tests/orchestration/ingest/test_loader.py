@@ -140,3 +140,48 @@ def test_an_order_in_a_currency_without_a_rate_is_quarantined_and_the_rest_load(
         "select reason, line_number from raw.quarantine where source_table = 'shop_orders'"
     ).fetchone()
     assert reason == "unknown value for currency: xyz" and line == 3
+
+
+def test_a_country_that_does_not_exist_is_quarantined_and_names_and_aliases_load(conn, tmp_path):
+    rows = [
+        GOOD,
+        GOOD.replace("C1,", "C2,").replace(",DE,", ",de,"),
+        GOOD.replace("C1,", "C3,").replace(",DE,", ", Sweden ,"),
+        GOOD.replace("C1,", "C4,").replace(",DE,", ",Deutschland,"),
+        GOOD.replace("C1,", "C5,").replace(",DE,", ",Curaçao,"),
+        GOOD.replace("C1,", "C6,").replace(",DE,", ",ZZ,"),
+        GOOD.replace("C1,", "C7,").replace(",DE,", ",Atlantis,"),
+        GOOD.replace("C1,", "C8,").replace(",DE,", ",,"),
+    ]
+    landing = _write(tmp_path, "crm", "customers_1.csv", CRM_HEADER + "\n" + "\n".join(rows) + "\n")
+    load_table(conn, landing_table("crm_customers"), landing)
+    loaded = [
+        r[0]
+        for r in conn.execute("select customer_id from raw.crm_customers order by 1").fetchall()
+    ]
+    assert loaded == ["C1", "C2", "C3", "C4", "C5", "C8"]
+    quarantined = conn.execute(
+        "select line_number, reason from raw.quarantine order by 1"
+    ).fetchall()
+    assert quarantined == [
+        (7, "unknown value for country: ZZ"),
+        (8, "unknown value for country: Atlantis"),
+    ]
+
+
+def test_an_order_shipped_to_a_country_that_does_not_exist_is_quarantined(conn, tmp_path):
+    landing = _write(
+        tmp_path,
+        "shop",
+        "orders_1.csv",
+        "order_id,customer_id,ordered_at,total_amount,currency,shipping_country\n"
+        "o1,C1,2026-01-01T10:00:00Z,10.00,EUR,FR\n"
+        "o2,C1,2026-01-02T10:00:00Z,12.00,EUR,UK\n"
+        "o3,C2,2026-01-03T10:00:00Z,15.00,EUR,XX\n",
+    )
+    load_table(conn, landing_table("shop_orders"), landing)
+    loaded = {r[0] for r in conn.execute("select order_id from raw.shop_orders").fetchall()}
+    assert loaded == {"o1", "o2"}
+    assert conn.execute("select reason from raw.quarantine").fetchall() == [
+        ("unknown value for shipping_country: XX",)
+    ]
