@@ -84,8 +84,10 @@ def _normalize(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _prepare(records: pd.DataFrame) -> pd.DataFrame:
-    """The normalized records with their phonetic codes, as Splink reads them."""
-    frame = _normalize(records)
+    """The normalized records with their phonetic codes, as Splink reads them, in record id
+    order: the warehouse returns rows in any order, and the training sample must not
+    depend on it."""
+    frame = _normalize(records).sort_values("record_id", kind="stable", ignore_index=True)
     frame["first_name_sound"] = _phonetic(frame["first_name"])
     frame["last_name_sound"] = _phonetic(frame["last_name"])
     return frame.astype(object).where(frame.notna(), None)

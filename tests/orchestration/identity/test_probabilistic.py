@@ -127,3 +127,28 @@ def test_records_with_no_pairs_to_learn_from_are_skipped_with_a_reason():
 
     assert result.pairs.empty
     assert result.skipped_reason.startswith("could not learn match weights: Training rule")
+
+
+def test_the_same_records_in_another_order_give_the_same_links(monkeypatch):
+    # The warehouse hands rows over in any order; a training sample drawn from that order
+    # would learn other weights on each run.
+    from orchestration.identity import probabilistic
+
+    monkeypatch.setattr(probabilistic, "TRAINING_RECORDS", 300)
+    people = _people(400)
+    p = people.iloc
+    changes = [
+        lambda i: {"last_name": p[i].last_name + "n"},
+        lambda i: {"first_name": p[i].last_name, "last_name": p[i].first_name},
+        lambda i: {"city": None},
+    ]
+    duplicates = [_duplicate(people, i, f"D{i}", **changes[i % 3](i)) for i in range(40)]
+    records = pd.concat([people, pd.DataFrame(duplicates)], ignore_index=True)
+
+    first = match_people(records, threshold=0.5).pairs
+    second = match_people(records.sample(frac=1, random_state=7), threshold=0.5).pairs
+
+    key = ["record_id_a", "record_id_b"]
+    first, second = (f.sort_values(key, ignore_index=True) for f in (first, second))
+    assert len(first) >= 30
+    pd.testing.assert_frame_equal(first, second)
