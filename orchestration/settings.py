@@ -57,6 +57,12 @@ def warehouse_path() -> Path:
     return _path("MAILPIPE_WAREHOUSE_PATH", data_dir() / "warehouse.duckdb")
 
 
+def duckdb_memory_limit() -> str:
+    """How much memory DuckDB may hold in a dbt build before it spills to disk (3GB: the
+    identity models at a million records then stay under 4 GiB and lose a few seconds)."""
+    return os.environ.get("MAILPIPE_DUCKDB_MEMORY_LIMIT") or "3GB"
+
+
 def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir() / 'mlflow.db'}"
 
@@ -176,6 +182,7 @@ def dbt_vars() -> dict[str, str]:
     as_of = as_of_override()
     return {
         "warehouse_path": str(warehouse_path()),
+        "duckdb_memory_limit": duckdb_memory_limit(),
         "segments_dir": str(segments_dir()),
         "as_of": as_of.isoformat(sep=" ") if as_of else "",
         "identity_match_threshold": str(identity_match_threshold()),
