@@ -77,6 +77,12 @@ def _print_scores(title: str, scores) -> None:
     print(
         f"  pairwise recall    {scores.recall:.4f}  ({scores.correct_pairs:,} of {scores.true_pairs:,} true pairs)"
     )
+    if scores.records_without_identifiers:
+        print(
+            f"  recall ceiling     {scores.recall_ceiling:.4f}  ({scores.records_without_identifiers:,}"
+            " records carry nothing another record shares, such as browsers that never logged"
+            " in or identified, or were quarantined: no resolver can link them)"
+        )
 
 
 def _evaluate_identity(args: argparse.Namespace) -> int:

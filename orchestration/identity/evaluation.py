@@ -4,7 +4,9 @@ Ground truth is a `records.csv` of source_table, record_id and person_key.
 
 Pairwise: of all pairs of records the pipeline put in one profile, the share that are truly
 one person (precision); of all pairs that are truly one person, the share the pipeline put
-together (recall)."""
+together (recall). Some records carry nothing another record could share: a browser that
+never logged in or identified has only its own cookie id. The recall ceiling is the recall
+of a resolver that linked every other record of each person and none of those."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ class PairwiseScores:
     predicted_pairs: int
     true_pairs: int
     correct_pairs: int
+    records_without_identifiers: int
+    recall_ceiling: float
 
 
 def identity_scores(
@@ -47,6 +51,27 @@ def identity_scores(
             left join marts.identity_links as links using (source_table, record_id)
             where ? or links.person_id is not null
         ),
+        -- A browser's cookie id belongs to that browser alone.
+        own_identifiers as (
+            select record_key
+            from intermediate.int_identifiers_extracted
+            group by record_key
+            having bool_and(link_rule in ('record', 'anonymous id'))
+        ),
+        reachable as (
+            select
+                case
+                    when links.person_id is null or own.record_key is not null
+                        then truth.source_table || ':' || truth.record_id
+                    else ''
+                end as alone,
+                truth.person_key
+            from truth
+            left join marts.identity_links as links using (source_table, record_id)
+            left join own_identifiers as own on links.record_key = own.record_key
+            where ? or links.person_id is not null
+        ),
+        reachable_groups as (select count(*) as n from reachable group by person_key, alone),
         predicted as (select count(*) as n from joined group by person_id),
         actual as (select count(*) as n from joined group by person_key),
         correct as (select count(*) as n from joined group by person_id, person_key)
@@ -55,11 +80,13 @@ def identity_scores(
             (select count(*) from joined where is_missing),
             (select coalesce(sum(n * (n - 1) / 2), 0) from predicted),
             (select coalesce(sum(n * (n - 1) / 2), 0) from actual),
-            (select coalesce(sum(n * (n - 1) / 2), 0) from correct)
+            (select coalesce(sum(n * (n - 1) / 2), 0) from correct),
+            (select count(*) from reachable where alone != ''),
+            (select coalesce(sum(n * (n - 1) / 2), 0) from reachable_groups)
         """,
-        [truth, include_missing],
+        [truth, include_missing, include_missing],
     ).fetchall()[0]
-    records, missing, predicted, actual, correct = (int(v) for v in row)
+    records, missing, predicted, actual, correct, alone, reachable = (int(v) for v in row)
     return PairwiseScores(
         precision=correct / predicted if predicted else 1.0,
         recall=correct / actual if actual else 1.0,
@@ -68,4 +95,6 @@ def identity_scores(
         predicted_pairs=predicted,
         true_pairs=actual,
         correct_pairs=correct,
+        records_without_identifiers=alone,
+        recall_ceiling=reachable / actual if actual else 1.0,
     )
