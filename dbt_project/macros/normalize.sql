@@ -31,3 +31,22 @@
     {#- A readable id derived from the identity component's anchor record. -#}
     'p_' || substr(md5({{ anchor }}), 1, 16)
 {%- endmacro %}
+
+{% macro country_code(country) -%}
+    {#- A country as exports write it (already trimmed and lower-cased) as its ISO code: an
+        alias, else the English name, else the text itself upper-cased (a code, or a value
+        the loader let through only if the seeds changed since). -#}
+    coalesce(
+        (
+            select max(country_aliases.country_code)
+            from {{ ref('country_aliases') }} as country_aliases
+            where country_aliases.alias = {{ country }}
+        ),
+        (
+            select max(countries.country_code)
+            from {{ ref('countries') }} as countries
+            where lower(countries.country_name) = {{ country }}
+        ),
+        upper({{ country }})
+    )
+{%- endmacro %}

@@ -12,21 +12,6 @@ countries as (
 
 ),
 
-country_aliases as (
-
-    select * from {{ ref('country_aliases') }}
-
-),
-
-country_names as (
-
-    select
-        lower(country_name) as country_name,
-        country_code
-    from countries
-
-),
-
 cleaned as (
 
     select
@@ -55,12 +40,8 @@ standardized as (
 
     select
         cleaned.*,
-        coalesce(
-            country_aliases.country_code, country_names.country_code, upper(cleaned.country_raw)
-        ) as country_code
+        {{ country_code('cleaned.country_raw') }} as country_code
     from cleaned
-    left join country_aliases on cleaned.country_raw = country_aliases.alias
-    left join country_names on cleaned.country_raw = country_names.country_name
 
 ),
 

@@ -12,27 +12,6 @@ rates as (
 
 ),
 
-countries as (
-
-    select * from {{ ref('countries') }}
-
-),
-
-country_aliases as (
-
-    select * from {{ ref('country_aliases') }}
-
-),
-
-country_names as (
-
-    select
-        lower(country_name) as country_name,
-        country_code
-    from countries
-
-),
-
 cleaned as (
 
     select
@@ -61,16 +40,10 @@ final as (
         cleaned.currency,
         cleaned.total_amount,
         cast(round(cleaned.total_amount / rates.units_per_eur, 2) as decimal(18, 2)) as total_amount_eur,
-        coalesce(
-            country_aliases.country_code,
-            country_names.country_code,
-            upper(cleaned.shipping_country_raw)
-        ) as shipping_country_code,
+        {{ country_code('cleaned.shipping_country_raw') }} as shipping_country_code,
         cleaned._loaded_at
     from cleaned
     left join rates on cleaned.currency = rates.currency
-    left join country_aliases on cleaned.shipping_country_raw = country_aliases.alias
-    left join country_names on cleaned.shipping_country_raw = country_names.country_name
 
 )
 
