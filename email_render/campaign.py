@@ -14,11 +14,16 @@
 
 Whoever is in the audience is also checked by the send guards (consent, unsubscribes,
 bounces, complaints, valid email, frequency caps); no campaign can widen those.
+
+A field the schema does not know is an error, not ignored: a misspelled `holdout_share`
+would otherwise mean no control group. Every error in a file is reported at once.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,6 +33,21 @@ import yaml
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 VARIANT_PATTERN = re.compile(r"^[a-z0-9_]{1,16}$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+CAMPAIGN_FIELDS = (
+    "campaign_id",
+    "name",
+    "template",
+    "audience",
+    "variants",
+    "subject",
+    "preheader",
+    "holdout_share",
+    "schedule",
+    "trigger",
+    "utm",
+)
+VARIANT_FIELDS = ("name", "subject", "preheader", "weight")
+SCHEDULE_FIELDS = ("every", "days", "on_day")
 
 
 class CampaignError(ValueError):
@@ -71,6 +91,41 @@ def _fail(path: Path, field_name: str, message: str):
     raise CampaignError(f"{path}: field '{field_name}': {message}")
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the closest known word, or nothing when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_fields(data: dict, known: tuple[str, ...], path: Path, prefix: str = "") -> list[str]:
+    """An error for each key of `data` the schema does not have."""
+    return [
+        f"{path}: field '{prefix}{key}': unknown field{did_you_mean(str(key), known)};"
+        f" known: {', '.join(known)}"
+        for key in data
+        if key not in known
+    ]
+
+
+class Problems:
+    """Errors of one file, collected so that all are reported at once."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def attempt(self, check: Callable, default=None):
+        """The value `check` returns, or `default` after noting the error it raised."""
+        try:
+            return check()
+        except CampaignError as error:
+            self.messages.append(str(error))
+            return default
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise CampaignError("\n".join(self.messages))
+
+
 def _text(data: dict, key: str, path: Path, prefix: str = "", required: bool = True) -> str:
     value = data.get(key)
     if value in (None, ""):
@@ -98,6 +153,9 @@ def _variants(data: dict, path: Path) -> tuple[Variant, ...]:
         prefix = f"variants[{i}]."
         if not isinstance(item, dict):
             _fail(path, f"variants[{i}]", "must be a mapping with name and subject")
+        unknown = unknown_fields(item, VARIANT_FIELDS, path, prefix)
+        if unknown:
+            raise CampaignError("\n".join(unknown))
         name = _text(item, "name", path, prefix)
         if not VARIANT_PATTERN.match(name) or name in seen or name == "holdout":
             _fail(
@@ -128,6 +186,10 @@ def _schedule(data: dict, path: Path) -> tuple[dict | None, str | None]:
         if not isinstance(trigger, str) or not ID_PATTERN.match(trigger):
             _fail(path, "trigger", f"must be a trigger name, got {trigger!r}")
         return None, trigger
+    if isinstance(schedule, dict) and (
+        unknown := unknown_fields(schedule, SCHEDULE_FIELDS, path, "schedule.")
+    ):
+        raise CampaignError("\n".join(unknown))
     if not isinstance(schedule, dict) or schedule.get("every") not in ("day", "week", "month"):
         _fail(path, "schedule.every", "must be day, week or month")
     if schedule["every"] == "week":
@@ -157,35 +219,53 @@ def read_mapping(path: Path, kind: str) -> dict:
 
 def load_campaign(path: Path, templates_dir: Path) -> Campaign:
     data = read_mapping(path, "campaign")
-    campaign_id = _text(data, "campaign_id", path)
-    if not ID_PATTERN.match(campaign_id):
-        _fail(path, "campaign_id", f"must match {ID_PATTERN.pattern}, got {campaign_id!r}")
-    template = _text(data, "template", path)
-    for suffix in (".html", ".txt"):
-        if not (templates_dir / f"{template}{suffix}").is_file():
-            _fail(path, "template", f"no template {template}{suffix} in {templates_dir}")
-    audience = data.get("audience")
-    if audience is not None and not isinstance(audience, dict):
-        _fail(path, "audience", "must be a segment rule, e.g. {segment: recent_buyers}")
-    holdout = data.get("holdout_share", 0.0)
-    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout < 1:
-        _fail(path, "holdout_share", f"must be a share from 0 up to 1, got {holdout!r}")
-    utm = data.get("utm", {})
-    if not isinstance(utm, dict):
-        _fail(path, "utm", "must be a mapping")
-    schedule, trigger = _schedule(data, path)
-    return Campaign(
-        campaign_id=campaign_id,
-        name=_text(data, "name", path),
-        template=template,
-        variants=_variants(data, path),
-        audience=audience,
-        holdout_share=float(holdout),
-        schedule=schedule,
-        trigger=trigger,
-        utm={str(k): str(v) for k, v in utm.items()},
-        source_path=str(path),
-    )
+    problems = Problems()
+    problems.messages.extend(unknown_fields(data, CAMPAIGN_FIELDS, path))
+
+    def campaign_id() -> str:
+        value = _text(data, "campaign_id", path)
+        if not ID_PATTERN.match(value):
+            _fail(path, "campaign_id", f"must match {ID_PATTERN.pattern}, got {value!r}")
+        return value
+
+    def template() -> str:
+        value = _text(data, "template", path)
+        for suffix in (".html", ".txt"):
+            if not (templates_dir / f"{value}{suffix}").is_file():
+                _fail(path, "template", f"no template {value}{suffix} in {templates_dir}")
+        return value
+
+    def audience() -> dict | None:
+        value = data.get("audience")
+        if value is not None and not isinstance(value, dict):
+            _fail(path, "audience", "must be a segment rule, e.g. {segment: recent_buyers}")
+        return value
+
+    def holdout_share() -> float:
+        value = data.get("holdout_share", 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            _fail(path, "holdout_share", f"must be a share from 0 up to 1, got {value!r}")
+        return float(value)
+
+    def utm() -> dict:
+        value = data.get("utm", {})
+        if not isinstance(value, dict):
+            _fail(path, "utm", "must be a mapping")
+        return {str(k): str(v) for k, v in value.items()}
+
+    fields = {
+        "campaign_id": problems.attempt(campaign_id),
+        "name": problems.attempt(lambda: _text(data, "name", path)),
+        "template": problems.attempt(template),
+        "variants": problems.attempt(lambda: _variants(data, path)),
+        "audience": problems.attempt(audience),
+        "holdout_share": problems.attempt(holdout_share),
+        "schedule_and_trigger": problems.attempt(lambda: _schedule(data, path)),
+        "utm": problems.attempt(utm),
+    }
+    problems.raise_if_any()
+    schedule, trigger = fields.pop("schedule_and_trigger")
+    return Campaign(**fields, schedule=schedule, trigger=trigger, source_path=str(path))
 
 
 def check_unique_ids(items: list, id_field: str) -> list:

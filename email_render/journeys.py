@@ -15,7 +15,8 @@
     utm: {utm_source: mailpipe, utm_medium: email, utm_campaign: cart-abandonment}
 
 Each step is sent as a campaign of its own (`<journey_id>-<step>`), through the same guards,
-frequency caps, ledger and export as scheduled campaigns.
+frequency caps, ledger and export as scheduled campaigns. A field the schema does not know
+is an error, reported with every other unknown field of the file.
 """
 
 from __future__ import annotations
@@ -26,14 +27,19 @@ from pathlib import Path
 from email_render.campaign import (
     ID_PATTERN,
     Campaign,
+    Problems,
     Variant,
     _fail,
     check_unique_ids,
     read_mapping,
+    unknown_fields,
 )
 
 TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
 MAIN, ALTERNATIVE = "main", "alternative"
+JOURNEY_FIELDS = ("journey_id", "name", "trigger", "exit_on_purchase", "steps", "utm")
+STEP_FIELDS = ("name", "after_hours", "template", "subject", "preheader", "opened_not_clicked")
+ALTERNATIVE_FIELDS = ("subject", "preheader")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,24 @@ class Journey:
 
 def load_journey(path: Path, templates_dir: Path) -> Journey:
     data = read_mapping(path, "journey")
+    problems = Problems()
+    problems.messages.extend(unknown_fields(data, JOURNEY_FIELDS, path))
+    for i, raw in enumerate(data.get("steps") or []):
+        if isinstance(raw, dict):
+            problems.messages.extend(unknown_fields(raw, STEP_FIELDS, path, f"steps[{i}]."))
+            alternative = raw.get("opened_not_clicked")
+            if isinstance(alternative, dict):
+                problems.messages.extend(
+                    unknown_fields(
+                        alternative, ALTERNATIVE_FIELDS, path, f"steps[{i}].opened_not_clicked."
+                    )
+                )
+    journey = problems.attempt(lambda: _journey(data, path, templates_dir))
+    problems.raise_if_any()
+    return journey
+
+
+def _journey(data: dict, path: Path, templates_dir: Path) -> Journey:
     journey_id = data.get("journey_id")
     if not isinstance(journey_id, str) or not ID_PATTERN.match(journey_id):
         _fail(path, "journey_id", f"must match {ID_PATTERN.pattern}, got {journey_id!r}")

@@ -14,11 +14,14 @@ optional `min_size` (default 100) and a rule:
 Comparisons: is (true, false or null), eq, ne, gt, gte, lt, lte, in (a list), between
 ([low, high]). Fields are columns of the customer view; the compiler checks each name against
 them and quotes it, and passes every value as a bound parameter, so nothing in a segment file
-reaches the SQL as text. An invalid rule fails with the file, the segment and the field path.
+reaches the SQL as text. An invalid rule fails with the file, the segment and the field path;
+an unknown key (`minsize`), field or comparison is an error with the nearest known name, and
+every broken segment is reported at once.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,8 @@ NUMERIC = (
 )
 COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 DEFAULT_MIN_SIZE = 100
+SEGMENT_FIELDS = ("name", "description", "owner", "rule", "min_size", "max_share")
+OPERATORS = ("is", *COMPARISONS, "in", "between")
 
 
 class SegmentError(ValueError):
@@ -63,9 +68,15 @@ class CompiledSegments:
     params: list = field(default_factory=list)
 
 
+def _did_you_mean(word, known) -> str:
+    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def load_segments(folder: Path) -> list[Segment]:
     segments: list[Segment] = []
     seen: dict[str, str] = {}
+    errors: list[str] = []
     for path in sorted(folder.glob("*.y*ml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -75,13 +86,19 @@ def load_segments(folder: Path) -> list[Segment]:
         if not isinstance(entries, list):
             raise SegmentError(f"{path}: a segment file holds a list under 'segments'")
         for i, entry in enumerate(entries):
-            segment = _parse(path, i, entry)
+            try:
+                segment = _parse(path, i, entry)
+            except SegmentError as error:
+                errors.append(str(error))
+                continue
             if segment.name in seen:
-                raise SegmentError(
+                errors.append(
                     f"{path}: segment '{segment.name}' is also defined in {seen[segment.name]}"
                 )
             seen[segment.name] = str(path)
             segments.append(segment)
+    if errors:
+        raise SegmentError("\n".join(errors))
     return segments
 
 
@@ -93,6 +110,14 @@ def _parse(path: Path, index: int, entry) -> Segment:
     if not isinstance(name, str) or not NAME.match(name):
         raise SegmentError(f"{where}: field 'name' must be lower_snake_case, got {name!r}")
     where = f"{path}: segment '{name}'"
+    unknown = [
+        f"{where}: field '{key}': unknown field{_did_you_mean(key, SEGMENT_FIELDS)};"
+        f" known: {', '.join(SEGMENT_FIELDS)}"
+        for key in entry
+        if key not in SEGMENT_FIELDS
+    ]
+    if unknown:
+        raise SegmentError("\n".join(unknown))
     for key in ("description", "owner"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise SegmentError(f"{where}: field '{key}' is required")
@@ -139,15 +164,21 @@ def compile_segments(
     columns: the base's column names and their SQL types (e.g. from DESCRIBE)."""
     by_name = {s.name: s for s in segments}
     columns = {name.lower(): kind.lower() for name, kind in columns.items()}
-    parts, params = [], []
+    parts, params, errors = [], [], []
     for segment in segments:
-        expression, values = _compile(
-            segment.rule, segment, by_name, columns, "rule", (segment.name,)
-        )
+        try:
+            expression, values = _compile(
+                segment.rule, segment, by_name, columns, "rule", (segment.name,)
+            )
+        except SegmentError as error:
+            errors.append(str(error))
+            continue
         parts.append(
             f"select person_id, ? as segment_name from {base} where coalesce({expression}, false)"
         )
         params.extend([segment.name, *values])
+    if errors:
+        raise SegmentError("\n".join(errors))
     sql = (
         "\nunion all\n".join(parts)
         if parts
@@ -185,23 +216,31 @@ def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[s
     if "segment" in rule:
         other = rule["segment"]
         if other not in by_name:
-            fail(f"unknown segment {other!r}")
+            fail(f"unknown segment {other!r}{_did_you_mean(other, by_name)}")
         if other in stack:
             fail(f"segments refer to each other in a circle: {' -> '.join([*stack, other])}")
         target = by_name[other]
         return _compile(target.rule, target, by_name, columns, "rule", (*stack, other))
     if "field" in rule:
         return _comparison(rule, columns, fail)
-    fail(f"unknown rule keys {sorted(rule)}; use all, any, not, segment or field")
+    keys = ("all", "any", "not", "segment", "field")
+    hint = "".join(_did_you_mean(key, keys) for key in rule)
+    fail(f"unknown rule keys {sorted(rule)}{hint}; use all, any, not, segment or field")
     raise AssertionError  # unreachable: fail raises
 
 
 def _comparison(rule: dict, columns: dict[str, str], fail):
     name = rule["field"]
     if not isinstance(name, str) or name.lower() not in columns:
-        fail(f"unknown field {name!r}")
+        fail(f"unknown field {name!r}{_did_you_mean(name, columns)}")
     kind = columns[name.lower()]
     operators = [k for k in rule if k != "field"]
+    for op in operators:
+        if op not in OPERATORS:
+            fail(
+                f"unknown comparison {op!r}{_did_you_mean(op, OPERATORS)};"
+                f" use {', '.join(OPERATORS)}"
+            )
     if len(operators) != 1:
         fail(
             f"field {name!r} needs exactly one comparison (is, eq, ne, gt, gte, lt, lte, in, between)"

@@ -53,3 +53,36 @@ def test_a_campaign_with_an_error_is_rejected_naming_the_file_and_field(tmp_path
         load_campaign(path, TEMPLATES_DIR)
     assert str(path) in str(error.value)
     assert f"'{field}'" in str(error.value)
+
+
+def test_a_misspelled_field_is_an_error_with_the_name_it_probably_meant(tmp_path):
+    # Ignored, `holdout_shar` would have meant no control group at all.
+    path = tmp_path / "typo.yaml"
+    path.write_text(VALID.replace("holdout_share: 0.1", "holdout_shar: 0.1"))
+    with pytest.raises(CampaignError) as error:
+        load_campaign(path, TEMPLATES_DIR)
+    assert f"{path}: field 'holdout_shar': unknown field (did you mean 'holdout_share'?)" in str(
+        error.value
+    )
+
+
+def test_every_error_in_a_campaign_file_is_reported_at_once(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        VALID.replace("template: weekly_picks", "template: nope")
+        .replace("holdout_share: 0.1", "holdout_share: 2")
+        .replace('{name: a, subject: "Hi {{ first_name }}"}', '{name: a, subjet: "Hi"}')
+        .replace("days: [monday]", "day: [monday]")
+        .replace("name: Spring sale", "name: Spring sale\nminsize: 5")
+    )
+    with pytest.raises(CampaignError) as error:
+        load_campaign(path, TEMPLATES_DIR)
+    lines = str(error.value).splitlines()
+    assert [line.split("'")[1] for line in lines] == [
+        "minsize",
+        "template",
+        "variants[0].subjet",
+        "holdout_share",
+        "schedule.day",
+    ]
+    assert "did you mean 'subject'?" in lines[2] and "did you mean 'days'?" in lines[4]

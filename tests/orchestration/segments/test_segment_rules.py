@@ -123,6 +123,35 @@ def test_a_segment_file_with_an_error_names_the_file_and_field(tmp_path):
         load_segments(tmp_path)
 
 
+def test_misspelled_keys_fields_and_comparisons_are_errors_with_a_suggestion(tmp_path):
+    # Ignored, `minsize: 5` would have left the minimum at 100 without a word.
+    (tmp_path / "typos.yml").write_text(
+        "segments:\n"
+        "  - {name: small, description: x, owner: o, minsize: 5, rule: {segment: loyal}}\n"
+        "  - {name: loyal, description: x, owner: o, rule: {field: orders_365d, gt: 5}}\n"
+    )
+    with pytest.raises(SegmentError) as error:
+        load_segments(tmp_path)
+    assert "segment 'small': field 'minsize': unknown field (did you mean 'min_size'?)" in str(
+        error.value
+    )
+    with pytest.raises(SegmentError) as error:
+        compile_segments(
+            [
+                _segment("a", {"field": "orders_356d", "gt": 1}),
+                _segment("b", {"field": "orders_365d", "gte_": 1}),
+                _segment("c", {"segmnt": "a"}),
+            ],
+            COLUMNS,
+            "people",
+        )
+    lines = str(error.value).splitlines()
+    assert len(lines) == 3, "every broken segment is reported at once"
+    assert "unknown field 'orders_356d' (did you mean 'orders_365d'?)" in lines[0]
+    assert "unknown comparison 'gte_' (did you mean 'gte'?)" in lines[1]
+    assert "unknown rule keys ['segmnt'] (did you mean 'segment'?)" in lines[2]
+
+
 def test_the_shipped_segment_library_loads_with_the_playbook():
     names = {s.name for s in load_segments(settings.segments_dir())}
     assert {
