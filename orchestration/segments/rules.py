@@ -15,8 +15,9 @@ Comparisons: is (true, false or null), eq, ne, gt, gte, lt, lte, in (a list), be
 ([low, high]). Fields are columns of the customer view; the compiler checks each name against
 them and quotes it, and passes every value as a bound parameter, so nothing in a segment file
 reaches the SQL as text. An invalid rule fails with the file, the segment and the field path;
-an unknown key (`minsize`), field or comparison is an error with the nearest known name, and
-every broken segment is reported at once.
+an unknown key (`minsize`), field or comparison is an error with the nearest known name, as
+is a value the dbt project's accepted_values say a column never takes; every broken segment
+is reported at once.
 """
 
 from __future__ import annotations
@@ -140,8 +141,32 @@ def _parse(path: Path, index: int, entry) -> Segment:
     )
 
 
+def declared_values(models_dir: Path, model: str = "dim_customers") -> dict[str, tuple]:
+    """The values the dbt project accepts for each column of `model` that has an
+    accepted_values test: a rule comparing such a column to anything else matches no one."""
+    values: dict[str, tuple] = {}
+    for path in sorted(models_dir.rglob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for node in document.get("models") or []:
+            if node.get("name") != model:
+                continue
+            for column in node.get("columns") or []:
+                for test in column.get("data_tests") or []:
+                    accepted = test.get("accepted_values") if isinstance(test, dict) else None
+                    if accepted:
+                        arguments = accepted.get("arguments", accepted)
+                        values[column["name"].lower()] = tuple(arguments["values"])
+    return values
+
+
 def compile_condition(
-    rule: dict, columns: dict[str, str], library: list[Segment], source: str, label: str, root: str
+    rule: dict,
+    columns: dict[str, str],
+    library: list[Segment],
+    source: str,
+    label: str,
+    root: str,
+    known_values: dict[str, tuple] | None = None,
 ) -> tuple[str, list]:
     """A rule that is not itself in the library (a campaign's audience) as a SQL condition.
 
@@ -150,26 +175,30 @@ def compile_condition(
     owner = Segment(label, "", "", rule, source)
     columns = {name.lower(): kind.lower() for name, kind in columns.items()}
     by_name = {s.name: s for s in library}
+    context = _Context(by_name, columns, known_values or {})
     try:
-        return _compile(rule, owner, by_name, columns, root, (label,))
+        return _compile(rule, owner, context, root, (label,))
     except SegmentError as exc:
         raise SegmentError(str(exc).replace(f"segment '{label}'", label, 1)) from None
 
 
 def compile_segments(
-    segments: list[Segment], columns: dict[str, str], base: str
+    segments: list[Segment],
+    columns: dict[str, str],
+    base: str,
+    known_values: dict[str, tuple] | None = None,
 ) -> CompiledSegments:
     """One query over `base` returning (person_id, segment_name) for every segment's members.
 
-    columns: the base's column names and their SQL types (e.g. from DESCRIBE)."""
+    columns: the base's column names and their SQL types (e.g. from DESCRIBE); known_values:
+    the values some of them can take (see `declared_values`)."""
     by_name = {s.name: s for s in segments}
     columns = {name.lower(): kind.lower() for name, kind in columns.items()}
+    context = _Context(by_name, columns, known_values or {})
     parts, params, errors = [], [], []
     for segment in segments:
         try:
-            expression, values = _compile(
-                segment.rule, segment, by_name, columns, "rule", (segment.name,)
-            )
+            expression, values = _compile(segment.rule, segment, context, "rule", (segment.name,))
         except SegmentError as error:
             errors.append(str(error))
             continue
@@ -187,7 +216,16 @@ def compile_segments(
     return CompiledSegments(sql, params)
 
 
-def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[str, ...]):
+@dataclass(frozen=True)
+class _Context:
+    by_name: dict[str, Segment]
+    columns: dict[str, str]
+    known_values: dict[str, tuple]
+
+
+def _compile(rule, segment: Segment, context: _Context, path: str, stack: tuple[str, ...]):
+    by_name = context.by_name
+
     def fail(message: str):
         raise SegmentError(f"{segment.source}: segment '{segment.name}': field '{path}': {message}")
 
@@ -201,8 +239,7 @@ def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[s
         if not isinstance(items, list) or not items:
             fail(f"'{key}' needs a non-empty list of rules")
         compiled = [
-            _compile(r, segment, by_name, columns, f"{path}.{key}[{i}]", stack)
-            for i, r in enumerate(items)
+            _compile(r, segment, context, f"{path}.{key}[{i}]", stack) for i, r in enumerate(items)
         ]
         joiner = " and " if key == "all" else " or "
         return "(" + joiner.join(e for e, _ in compiled) + ")", [
@@ -211,7 +248,7 @@ def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[s
     if "not" in rule:
         if len(rule) != 1:
             fail("'not' stands alone in its mapping")
-        expression, values = _compile(rule["not"], segment, by_name, columns, f"{path}.not", stack)
+        expression, values = _compile(rule["not"], segment, context, f"{path}.not", stack)
         return f"(not coalesce({expression}, false))", values
     if "segment" in rule:
         other = rule["segment"]
@@ -220,16 +257,17 @@ def _compile(rule, segment: Segment, by_name, columns, path: str, stack: tuple[s
         if other in stack:
             fail(f"segments refer to each other in a circle: {' -> '.join([*stack, other])}")
         target = by_name[other]
-        return _compile(target.rule, target, by_name, columns, "rule", (*stack, other))
+        return _compile(target.rule, target, context, "rule", (*stack, other))
     if "field" in rule:
-        return _comparison(rule, columns, fail)
+        return _comparison(rule, context, fail)
     keys = ("all", "any", "not", "segment", "field")
     hint = "".join(_did_you_mean(key, keys) for key in rule)
     fail(f"unknown rule keys {sorted(rule)}{hint}; use all, any, not, segment or field")
     raise AssertionError  # unreachable: fail raises
 
 
-def _comparison(rule: dict, columns: dict[str, str], fail):
+def _comparison(rule: dict, context: _Context, fail):
+    columns = context.columns
     name = rule["field"]
     if not isinstance(name, str) or name.lower() not in columns:
         fail(f"unknown field {name!r}{_did_you_mean(name, columns)}")
@@ -260,6 +298,12 @@ def _comparison(rule: dict, columns: dict[str, str], fail):
         elif isinstance(v, str):
             if numeric or kind == "boolean":
                 fail(f"{op} {v!r} does not fit field {name!r} of type {kind}")
+            known = context.known_values.get(name.lower())
+            if known and v not in known:
+                fail(
+                    f"{op} {v!r}: {name!r} is never {v!r}{_did_you_mean(v, known)};"
+                    f" its values are {', '.join(map(str, known))}"
+                )
         else:
             fail(f"{op} takes a number, text or true/false, got {v!r}")
         return v

@@ -20,7 +20,7 @@ from email_render.assignment import HOLDOUT, assignment_sql
 from email_render.campaign import Campaign
 from orchestration import settings
 from orchestration.privacy import identifiers, privacy_tables
-from orchestration.segments.rules import Segment, compile_condition
+from orchestration.segments.rules import Segment, compile_condition, declared_values
 from orchestration.sends import email_schema
 
 BATCH_SIZE = 1_000
@@ -77,6 +77,7 @@ def plan(
             campaign.source_path,
             f"campaign '{campaign.campaign_id}'",
             "audience",
+            declared_values(settings.dbt_project_dir() / "models"),
         )
         conn.execute(
             f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from orchestration import settings
-from orchestration.segments.rules import Segment, SegmentError, compile_segments, load_segments
+from orchestration.segments.rules import (
+    Segment,
+    SegmentError,
+    compile_segments,
+    declared_values,
+    load_segments,
+)
 
 COLUMNS = {
     "person_id": "VARCHAR",
@@ -172,3 +178,28 @@ def test_the_shipped_segment_library_loads_with_the_playbook():
         "lifecycle_new",
         "win_back_candidates",
     } <= names
+
+
+def test_a_value_a_column_never_takes_is_an_error_with_the_value_it_probably_meant():
+    # Tiers are lower case: `eq: Gold` would silently match no one.
+    known = declared_values(settings.dbt_project_dir() / "models")
+    assert known["loyalty_tier"] == ("bronze", "silver", "gold", "platinum")
+    assert "at_risk" in known["lifecycle_stage"]
+    columns = {**COLUMNS, "loyalty_tier": "VARCHAR", "lifecycle_stage": "VARCHAR"}
+    with pytest.raises(SegmentError) as error:
+        compile_segments(
+            [
+                _segment("gold", {"field": "loyalty_tier", "eq": "Gold"}),
+                _segment("slipping", {"field": "lifecycle_stage", "in": ["at_risk", "lapsing"]}),
+            ],
+            columns,
+            "people",
+            known,
+        )
+    lines = str(error.value).splitlines()
+    assert "eq 'Gold': 'loyalty_tier' is never 'Gold' (did you mean 'gold'?)" in lines[0]
+    assert "in 'lapsing': 'lifecycle_stage' is never 'lapsing' (did you mean 'lapsed'?)" in lines[1]
+    compiled = compile_segments(
+        [_segment("gold", {"field": "loyalty_tier", "eq": "gold"})], columns, "people", known
+    )
+    assert compiled.params == ["gold", "gold"]

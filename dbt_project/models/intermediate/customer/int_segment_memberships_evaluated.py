@@ -5,14 +5,16 @@ from pathlib import Path
 
 
 def model(dbt, session):
-    from orchestration.segments.rules import compile_segments, load_segments
+    from orchestration import settings
+    from orchestration.segments.rules import compile_segments, declared_values, load_segments
 
     dbt.ref("int_segments_loaded")  # the library is validated there first
     segments = load_segments(Path(dbt.config.get("segments_dir")))
     customers = dbt.ref("dim_customers")
     customers.create_view("segment_base", replace=True)
     columns = dict(zip(customers.columns, (str(t) for t in customers.types), strict=True))
-    compiled = compile_segments(segments, columns, "segment_base")
+    known = declared_values(settings.dbt_project_dir() / "models")
+    compiled = compile_segments(segments, columns, "segment_base", known)
     session.execute(
         "create or replace temp table segment_memberships as"
         f" select cast(person_id as varchar) as person_id, cast(segment_name as varchar) as segment_name"
