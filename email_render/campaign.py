@@ -281,6 +281,32 @@ def check_unique_ids(items: list, id_field: str) -> list:
     return items
 
 
+def read_campaigns(campaigns_dir: Path, templates_dir: Path) -> tuple[list[Campaign], dict]:
+    """Every campaign file that loads, and the errors of each that does not, by file: one
+    broken campaign stops only itself. A second file using an id is broken too."""
+    campaigns: list[Campaign] = []
+    broken: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for path in sorted(campaigns_dir.glob("*.yaml")):
+        try:
+            campaign = load_campaign(path, templates_dir)
+        except CampaignError as error:
+            broken[str(path)] = str(error)
+            continue
+        if campaign.campaign_id in seen:
+            broken[str(path)] = (
+                f"{path}: field 'campaign_id': {campaign.campaign_id!r} is also used by"
+                f" {seen[campaign.campaign_id]}"
+            )
+            continue
+        seen[campaign.campaign_id] = str(path)
+        campaigns.append(campaign)
+    return campaigns, broken
+
+
 def load_campaigns(campaigns_dir: Path, templates_dir: Path) -> list[Campaign]:
-    campaigns = [load_campaign(p, templates_dir) for p in sorted(campaigns_dir.glob("*.yaml"))]
-    return check_unique_ids(campaigns, "campaign_id")
+    """Every campaign, or one error listing every broken file."""
+    campaigns, broken = read_campaigns(campaigns_dir, templates_dir)
+    if broken:
+        raise CampaignError("\n".join(broken.values()))
+    return campaigns

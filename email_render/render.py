@@ -18,7 +18,14 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import css_inline
-from jinja2 import FileSystemLoader, StrictUndefined, Template, meta, select_autoescape
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    meta,
+    select_autoescape,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 from email_render.campaign import Campaign, CampaignError
@@ -205,7 +212,18 @@ class Renderer:
         return cached
 
     def render(self, recipient: dict, variant: str | None = None) -> RenderedEmail:
+        """One recipient's email; a template error names the campaign file and variant (an
+        attribute a product block does not have passes `validate` and fails only here)."""
         variant = variant or self.campaign.variants[0].name
+        try:
+            return self._render_email(recipient, variant)
+        except TemplateError as error:
+            raise CampaignError(
+                f"{self.campaign.source_path}: variant '{variant}': cannot render"
+                f" {self.campaign.template}: {error}"
+            ) from error
+
+    def _render_email(self, recipient: dict, variant: str) -> RenderedEmail:
         context = {
             **self._globals,
             **recipient,

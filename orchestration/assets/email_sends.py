@@ -8,13 +8,13 @@ from dagster_duckdb import DuckDBResource
 
 from email_render import layout
 from email_render.batch import RecipientExtras
-from email_render.campaign import load_campaigns
+from email_render.campaign import CampaignError, read_campaigns
 from email_render.delivery import SmtpSettings
 from email_render.journeys import load_journeys
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration import settings, warehouse
 from orchestration.privacy import identifiers, privacy_tables, suppression
-from orchestration.segments.rules import load_segments
+from orchestration.segments.rules import SegmentError, load_segments
 from orchestration.sends import (
     delivering,
     email_schema,
@@ -81,49 +81,47 @@ def _recipient_extras(campaign_id: str) -> RecipientExtras:
     return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
 
 
-@dg.asset(group_name="email", deps=[send_audience], kinds={"jinja", "email"})
+CAMPAIGNS_CHECK = "every_campaign_is_sendable"
+
+
+@dg.asset(
+    group_name="email",
+    deps=[send_audience],
+    kinds={"jinja", "email"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CAMPAIGNS_CHECK,
+            asset="campaign_sends",
+            description="Every campaign file loads, renders and is planned. A broken one fails"
+            " alone, named here with its errors; the others are sent.",
+        )
+    ],
+)
 def campaign_sends(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
     """Each campaign due today, guarded, split A/B/n with a holdout, exported exactly once."""
-    campaigns = load_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
     library = load_segments(settings.segments_dir())
     caps = planning.FrequencyCaps.from_settings()
-    sender, domain = settings.sender_address(), settings.sender_domain()
     results, previews, export_seconds = [], {}, 0.0
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
         fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
         for campaign in campaigns:
-            renderer = Renderer(campaign)
-            renderer.validate(fields)
-            if not campaign.is_due(send_date):
-                context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
+            try:
+                sent = _send_campaign(context, conn, campaign, send_date, fields, caps, library)
+            except (CampaignError, SegmentError) as error:
+                # Only this campaign's own mistakes: a bug elsewhere still fails the asset.
+                dropped = planning.drop_unsent_plan(conn, campaign.campaign_id, send_date)
+                broken[campaign.source_path] = str(error)
+                kept = "no plan kept" if dropped else "its plan is kept, part was exported"
+                context.log.error(f"{campaign.campaign_id}: not sent ({kept}): {error}")
                 continue
-
-            extra = _recipient_extras(campaign.campaign_id)
-            out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, send_date)
-            planning.plan(conn, campaign, send_date, caps, library)
-            started = time.perf_counter()
-            run = exporting.CampaignRun(
-                campaign, renderer, send_date, out_dir, extra, sender, domain
-            )
-            result = exporting.export(run, conn)
-            export_seconds += time.perf_counter() - started
-            if settings.smtp() is not None:
-                smtp = SmtpSettings(**settings.smtp())
-                delivered = delivering.deliver_pending(
-                    conn, campaign.campaign_id, send_date, out_dir, smtp, sender
-                )
-                context.log.info(
-                    f"{campaign.campaign_id}: {delivered} delivered over SMTP to {smtp.host}"
-                )
-            previews[campaign.campaign_id] = previewing.previews(run, conn)
-            context.log.info(
-                f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported} earlier, "
-                f"{result.holdout} held out, excluded {result.exclusions}"
-            )
-            results.append(result)
+            if sent is not None:
+                result, export_seconds_of_campaign, previews[campaign.campaign_id] = sent
+                export_seconds += export_seconds_of_campaign
+                results.append(result)
     metadata = {
         "dagster/row_count": sum(r.exported_now + r.already_exported for r in results),
         "send_date": send_date.isoformat(),
@@ -146,9 +144,45 @@ def campaign_sends(
             }
         ),
     }
+    metadata["campaigns_failed"] = dg.MetadataValue.json(broken)
     for campaign_id, index in previews.items():
         metadata[f"previews_{campaign_id}"] = dg.MetadataValue.url(index.as_uri())
-    return dg.MaterializeResult(metadata=metadata)
+    check = dg.AssetCheckResult(
+        check_name=CAMPAIGNS_CHECK,
+        passed=not broken,
+        description=f"{len(broken)} campaign file(s) could not be sent" if broken else None,
+        metadata={"broken": dg.MetadataValue.json(broken)},
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
+    """Plan, export and preview one campaign if it is due: its result, export seconds and
+    preview index, or None."""
+    renderer = Renderer(campaign)
+    renderer.validate(fields)
+    if not campaign.is_due(send_date):
+        context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
+        return None
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    extra = _recipient_extras(campaign.campaign_id)
+    out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, send_date)
+    planning.plan(conn, campaign, send_date, caps, library)
+    started = time.perf_counter()
+    run = exporting.CampaignRun(campaign, renderer, send_date, out_dir, extra, sender, domain)
+    result = exporting.export(run, conn)
+    seconds = time.perf_counter() - started
+    if settings.smtp() is not None:
+        smtp = SmtpSettings(**settings.smtp())
+        delivered = delivering.deliver_pending(
+            conn, campaign.campaign_id, send_date, out_dir, smtp, sender
+        )
+        context.log.info(f"{campaign.campaign_id}: {delivered} delivered over SMTP to {smtp.host}")
+    context.log.info(
+        f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported}"
+        f" earlier, {result.holdout} held out, excluded {result.exclusions}"
+    )
+    return result, seconds, previewing.previews(run, conn)
 
 
 @dg.asset(group_name="email", deps=[campaign_sends], kinds={"jinja", "email"})

@@ -92,6 +92,20 @@ def plan(
     return True
 
 
+def drop_unsent_plan(conn: duckdb.DuckDBPyConnection, campaign_id: str, send_date: date) -> bool:
+    """Forget a day's plan of which nothing was exported, so that a fixed campaign is planned
+    afresh; a plan with sends in the ledger stays, for the rerun to finish. True if dropped."""
+    key = [campaign_id, send_date]
+    sent = conn.execute(
+        "select count(*) from email.send_ledger where campaign_id = ? and send_date = ?", key
+    ).fetchall()[0][0]
+    if sent:
+        return False
+    for table in ("send_plan", "send_exclusions"):
+        conn.execute(f"delete from email.{table} where campaign_id = ? and send_date = ?", key)
+    return True
+
+
 def plan_people(
     conn: duckdb.DuckDBPyConnection,
     campaign: Campaign,

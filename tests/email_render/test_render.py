@@ -94,8 +94,10 @@ def test_customer_data_with_markup_or_template_syntax_comes_out_as_text():
 
 
 def test_a_template_naming_an_unknown_field_fails_instead_of_rendering_blank():
-    with pytest.raises(UndefinedError):
+    with pytest.raises(CampaignError) as error:
         Renderer(_campaign(subject="Hi {{ nickname }}")).render(_recipient())
+    assert isinstance(error.value.__cause__, UndefinedError)
+    assert "variant 'a': cannot render" in str(error.value) and "'nickname'" in str(error.value)
 
 
 def test_validation_finds_unknown_fields_in_templates_and_subjects_before_any_send():
@@ -124,8 +126,9 @@ def test_validation_finds_unknown_fields_in_templates_and_subjects_before_any_se
 
 def test_templates_cannot_reach_python_internals():
     renderer = Renderer(_campaign(subject="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
-    with pytest.raises(SecurityError):
+    with pytest.raises(CampaignError) as error:
         renderer.render(_recipient())
+    assert isinstance(error.value.__cause__, SecurityError)
 
 
 def test_blocks_follow_the_segment_and_attributes():

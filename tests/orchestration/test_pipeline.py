@@ -538,6 +538,69 @@ def test_journeys_enter_customers_and_send_due_steps_through_the_guards(pipeline
     assert event.materialization.metadata["entered_now"].value == int(state["n"].sum())
 
 
+def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_path):
+    import shutil
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(settings.campaigns_dir(), campaigns)
+    picks = (campaigns / "weekly_picks.yaml").read_text()
+
+    def variant_of(campaign_id: str, old: str, new: str) -> str:
+        assert old in picks
+        return picks.replace("campaign_id: weekly-picks", f"campaign_id: {campaign_id}").replace(
+            old, new
+        )
+
+    (campaigns / "typo.yaml").write_text(variant_of("typo", "holdout_share:", "holdout_shar:"))
+    (campaigns / "unknown_name.yaml").write_text(
+        variant_of("unknown-name", "first_name or 'Hello'", "frist_name or 'Hello'")
+    )
+    # An attribute a product does not have passes validation and fails only at render.
+    (campaigns / "render_error.yaml").write_text(
+        variant_of(
+            "render-error", "products[0].product_name }} and", "products[0].product_nme }} and"
+        )
+    )
+    job = (
+        pipeline["defs"]
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={dg.AssetKey("campaign_sends")})
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAILPIPE_CAMPAIGNS_DIR", str(campaigns))
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        )
+
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    check = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "every_campaign_is_sendable"
+    )
+    assert not check.passed
+    broken = check.metadata["broken"].value
+    assert set(broken) == {
+        str(campaigns / name) for name in ("typo.yaml", "unknown_name.yaml", "render_error.yaml")
+    }
+    assert "did you mean 'holdout_share'?" in broken[str(campaigns / "typo.yaml")]
+    assert "frist_name" in broken[str(campaigns / "unknown_name.yaml")]
+    render_error = broken[str(campaigns / "render_error.yaml")]
+    assert "variant 'a'" in render_error and "product_nme" in render_error
+    materialized = next(
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["campaign_sends"]
+    )
+    sent = materialized.materialization.metadata["campaigns_sent"].value
+    assert "weekly-picks" in sent and "render-error" not in sent
+    with duckdb.connect(str(pipeline["root"] / "warehouse.duckdb"), read_only=True) as conn:
+        left = conn.execute(
+            "select count(*) from email.send_plan where campaign_id = 'render-error'"
+        ).fetchone()[0]
+    assert left == 0, "a campaign that failed to render leaves no frozen plan"
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
