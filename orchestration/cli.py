@@ -160,6 +160,109 @@ def _access(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_validate(args: argparse.Namespace) -> int:
+    """Every campaign, journey and segment file, checked at once without running anything:
+    the files, then (when the warehouse exists) every name and field against its tables."""
+    import duckdb
+
+    from email_render.campaign import CampaignError, read_campaigns
+    from email_render.journeys import load_journeys
+    from email_render.render import TEMPLATES_DIR, Renderer
+    from orchestration.segments.rules import (
+        SegmentError,
+        compile_condition,
+        compile_segments,
+        declared_values,
+        load_segments,
+    )
+    from orchestration.sends import email_schema
+
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    problems = list(broken.values())
+    journeys, library = [], []
+    try:
+        journeys = load_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    except CampaignError as error:
+        problems.append(str(error))
+    try:
+        library = load_segments(settings.segments_dir())
+    except SegmentError as error:
+        problems.append(str(error))
+    warehouse = settings.warehouse_path()
+    checked_against = "the files only: no warehouse yet (make demo, or materialize the assets)"
+    if warehouse.exists():
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            try:
+                fields = {r[0] for r in conn.execute("describe email.send_audience").fetchall()}
+                columns = email_schema.create_segment_base(conn)
+            except duckdb.Error:
+                fields, columns = set(), {}
+        if columns:
+            checked_against = f"the customer view in {warehouse}"
+            known = declared_values(settings.dbt_project_dir() / "models")
+            try:
+                compile_segments(library, columns, "segment_base", known)
+            except SegmentError as error:
+                problems.append(str(error))
+            steps = [step.campaign for journey in journeys for step in journey.steps]
+            for campaign in [*campaigns, *steps]:
+                try:
+                    Renderer(campaign).validate(fields)
+                    if campaign.audience:
+                        compile_condition(
+                            campaign.audience,
+                            columns,
+                            library,
+                            campaign.source_path,
+                            f"campaign '{campaign.campaign_id}'",
+                            "audience",
+                            known,
+                        )
+                except (CampaignError, SegmentError) as error:
+                    problems.append(str(error))
+    for problem in problems:
+        print(problem)
+    print(
+        f"{len(campaigns)} campaigns, {len(journeys)} journeys, {len(library)} segments;"
+        f" {len(problems)} with errors; checked against {checked_against}"
+    )
+    return 1 if problems else 0
+
+
+def _campaign_reset(args: argparse.Namespace) -> int:
+    """Drop a day's plans of which nothing was exported, so the campaigns are planned afresh."""
+    from datetime import date
+
+    import duckdb
+
+    from orchestration.sends import planning
+
+    day = date.fromisoformat(args.date)
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        planned = [
+            row[0]
+            for row in conn.execute(
+                "select distinct campaign_id from email.send_plan where send_date = ?"
+                " and (? is null or campaign_id = ?) order by 1",
+                [day, args.campaign, args.campaign],
+            ).fetchall()
+        ]
+        if not planned:
+            print(f"no plan for {day}{f' of {args.campaign}' if args.campaign else ''}")
+            return 1
+        kept = []
+        for campaign_id in planned:
+            if planning.drop_unsent_plan(conn, campaign_id, day):
+                print(f"{campaign_id}: the plan for {day} is dropped; the next run plans it afresh")
+            else:
+                kept.append(campaign_id)
+                print(
+                    f"{campaign_id}: kept: part of the {day} plan was exported already, and"
+                    " rerunning the sends finishes it without sending anyone twice"
+                )
+    return 1 if kept else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     settings.disable_telemetry()
     parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
@@ -191,6 +294,21 @@ def main(argv: list[str] | None = None) -> int:
     access.add_argument("--email", required=True)
     access.add_argument("--out", help="file to write (readable by its owner only); default: stdout")
     access.set_defaults(func=_access)
+    campaign = sub.add_parser(
+        "campaign", help="check campaign, journey and segment files; reset plans"
+    )
+    campaign_sub = campaign.add_subparsers(dest="campaign_command", required=True)
+    campaign_sub.add_parser(
+        "validate",
+        help="every campaign, journey and segment file, all errors at once, checked against"
+        " the warehouse's customer view when it exists; exits 1 on any error",
+    ).set_defaults(func=_campaign_validate)
+    reset = campaign_sub.add_parser(
+        "reset", help="drop a day's plans of which nothing was exported yet"
+    )
+    reset.add_argument("--date", required=True, help="the send date, YYYY-MM-DD")
+    reset.add_argument("--campaign", help="one campaign id; default: every campaign of that day")
+    reset.set_defaults(func=_campaign_reset)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,60 @@
+"""The command line a campaign author uses: validate files and reset a day's plan."""
+
+import duckdb
+
+from orchestration import settings
+from orchestration.cli import main
+from orchestration.sends import email_schema
+
+
+def test_validate_reports_every_broken_file_at_once_and_exits_non_zero(
+    data_dir, capsys, tmp_path, monkeypatch
+):
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    shipped = (settings.campaigns_dir() / "weekly_picks.yaml").read_text()
+    (campaigns / "ok.yaml").write_text(shipped)
+    (campaigns / "typo.yaml").write_text(
+        shipped.replace("weekly-picks", "typo").replace("holdout_share", "holdout_shar")
+    )
+    (campaigns / "same_id.yaml").write_text(shipped)
+    monkeypatch.setenv("MAILPIPE_CAMPAIGNS_DIR", str(campaigns))
+
+    assert main(["campaign", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert f"{campaigns / 'typo.yaml'}: field 'holdout_shar'" in out
+    assert (
+        f"{campaigns / 'same_id.yaml'}: field 'campaign_id': 'weekly-picks' is also used by" in out
+    )
+    assert "1 campaigns, 4 journeys" in out and "2 with errors" in out
+    assert "checked against the files only: no warehouse yet" in out
+
+    (campaigns / "typo.yaml").unlink()
+    (campaigns / "same_id.yaml").unlink()
+    assert main(["campaign", "validate"]) == 0
+
+
+def test_reset_drops_an_unsent_plan_and_keeps_one_partly_exported(data_dir, capsys):
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        email_schema.ensure_tables(conn)
+        conn.execute(
+            "insert into email.send_plan values"
+            " ('new', '2026-11-02', 'p1', 'a', 0, now()), ('new', '2026-11-02', 'p2', 'b', 0, now()),"
+            " ('half', '2026-11-02', 'p1', 'a', 0, now()), ('half', '2026-11-02', 'p2', 'a', 1, now()),"
+            " ('new', '2026-11-01', 'p1', 'a', 0, now())"
+        )
+        conn.execute(
+            "insert into email.send_ledger values ('half', '2026-11-02', 'p1', 'a', 'm1', now(), null)"
+        )
+
+    assert main(["campaign", "reset", "--date", "2026-11-02"]) == 1
+    out = capsys.readouterr().out
+    assert "new: the plan for 2026-11-02 is dropped" in out
+    assert "half: kept: part of the 2026-11-02 plan was exported already" in out
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        left = conn.execute(
+            "select campaign_id, send_date::varchar, count(*) from email.send_plan group by all order by all"
+        ).fetchall()
+    assert left == [("half", "2026-11-02", 2), ("new", "2026-11-01", 1)]
+    assert main(["campaign", "reset", "--date", "2026-10-01"]) == 1
+    assert "no plan for 2026-10-01" in capsys.readouterr().out
