@@ -229,6 +229,46 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _campaign_count(args: argparse.Namespace) -> int:
+    """A campaign's audience now: who would be mailed, held out, or left out and why."""
+    from datetime import date
+
+    import duckdb
+
+    from email_render.campaign import read_campaigns
+    from email_render.render import TEMPLATES_DIR
+    from orchestration import warehouse
+    from orchestration.segments.rules import load_segments
+    from orchestration.sends import planning
+
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    by_id = {c.campaign_id: c for c in campaigns}
+    if args.campaign not in by_id:
+        known = ", ".join(sorted(by_id)) or "none"
+        print(f"no campaign {args.campaign!r} among the files that load ({known})")
+        for problem in broken.values():
+            print(problem)
+        return 1
+    campaign = by_id[args.campaign]
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        day = date.fromisoformat(args.date) if args.date else warehouse.as_of(conn).date()
+        counts = planning.count(
+            conn,
+            campaign,
+            day,
+            planning.FrequencyCaps.from_settings(),
+            load_segments(settings.segments_dir()),
+        )
+    total = sum(counts.values())
+    due = "due" if campaign.is_due(day) else "not due"
+    print(f"{campaign.campaign_id} on {day} ({due}): {total:,} in the audience")
+    for outcome in ("mailed", "held_out"):
+        print(f"  {outcome:<32} {counts.pop(outcome, 0):>10,}")
+    for reason, n in counts.items():
+        print(f"  {'left out: ' + reason:<32} {n:>10,}")
+    return 0
+
+
 def _campaign_reset(args: argparse.Namespace) -> int:
     """Drop a day's plans of which nothing was exported, so the campaigns are planned afresh."""
     from datetime import date
@@ -303,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         help="every campaign, journey and segment file, all errors at once, checked against"
         " the warehouse's customer view when it exists; exits 1 on any error",
     ).set_defaults(func=_campaign_validate)
+    count = campaign_sub.add_parser(
+        "count",
+        help="the audience of one campaign: mailed, held out, and left out by reason (consent,"
+        " bounces, frequency caps), without planning anything",
+    )
+    count.add_argument("--campaign", required=True, help="the campaign id")
+    count.add_argument("--date", help="the send date, YYYY-MM-DD; default: the as-of date")
+    count.set_defaults(func=_campaign_count)
     reset = campaign_sub.add_parser(
         "reset", help="drop a day's plans of which nothing was exported yet"
     )

@@ -68,6 +68,37 @@ def plan(
     ).fetchall()[0][0]
     if exists:
         return False
+    _select_audience(conn, campaign, library)
+    _guard_and_store(conn, campaign, send_date, caps, batch_size)
+    return True
+
+
+def count(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    library: list[Segment] = (),
+) -> dict[str, int]:
+    """How many of the campaign's audience would be mailed on `send_date`, held out, or
+    left out and why (consent, bounces, the frequency caps...), storing nothing: the same
+    guards as `plan`, on a read-only connection too."""
+    _select_audience(conn, campaign, library)
+    _guard(conn, campaign, send_date, caps, incremental=False)
+    rows = conn.execute(
+        f"""
+        select coalesce(reason, case when variant = '{HOLDOUT}' then 'held_out' else 'mailed' end),
+            count(*)
+        from guarded group by 1 order by 2 desc
+        """
+    ).fetchall()
+    for table in ("guarded", "recent_sends", "audience"):
+        conn.execute(f"drop table {table}")
+    return dict(rows)
+
+
+def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, library) -> None:
+    """The temp table `audience`: everyone the campaign's rule selects, before any guard."""
     columns = email_schema.create_segment_base(conn)
     if campaign.audience:
         condition, params = compile_condition(
@@ -88,8 +119,6 @@ def plan(
         conn.execute(
             f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
         )
-    _guard_and_store(conn, campaign, send_date, caps, batch_size)
-    return True
 
 
 def drop_unsent_plan(conn: duckdb.DuckDBPyConnection, campaign_id: str, send_date: date) -> bool:
@@ -160,6 +189,51 @@ def _guard_and_store(
     A campaign's whole audience gets the campaign's deterministic assignment and replaces
     the day's exclusions; an incremental plan (a trigger's newcomers) brings its variants in
     `audience.variant` and adds to the exclusions."""
+    _guard(conn, campaign, send_date, caps, incremental)
+    key = [campaign.campaign_id, send_date]
+    conn.execute("begin transaction")
+    try:
+        # Batches are cut from the people who are mailed, in person_id order, so a batch is
+        # the same on every rerun.
+        planned = conn.execute(
+            f"""
+            insert into email.send_plan
+            select ?, ?, person_id, variant,
+                case when variant <> '{HOLDOUT}' then ? + (row_number() over (
+                    partition by variant = '{HOLDOUT}' order by person_id
+                ) - 1) // ? end,
+                ?
+            from guarded where reason is null
+            """,
+            [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
+        ).fetchall()[0][0]
+        if not incremental:
+            conn.execute(
+                "delete from email.send_exclusions where campaign_id = ? and send_date = ?", key
+            )
+        conn.execute(
+            "insert into email.send_exclusions"
+            " select ?, ?, person_id, reason from guarded where reason is not null",
+            key,
+        )
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    for table in ("guarded", "recent_sends", "audience"):
+        conn.execute(f"drop table {table}")  # temp tables live in memory until dropped
+    return planned
+
+
+def _guard(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    incremental: bool,
+) -> None:
+    """The temp table `guarded`: each of `audience` with the reason they may not be mailed
+    (null if they may) and their variant."""
     conn.execute(
         """
         create or replace temp table recent_sends as
@@ -195,36 +269,3 @@ def _guard_and_store(
         """,
         [send_date, caps.per_day, caps.per_week, *variant_params, identifiers.salt()],
     )
-    key = [campaign.campaign_id, send_date]
-    conn.execute("begin transaction")
-    try:
-        # Batches are cut from the people who are mailed, in person_id order, so a batch is
-        # the same on every rerun.
-        planned = conn.execute(
-            f"""
-            insert into email.send_plan
-            select ?, ?, person_id, variant,
-                case when variant <> '{HOLDOUT}' then ? + (row_number() over (
-                    partition by variant = '{HOLDOUT}' order by person_id
-                ) - 1) // ? end,
-                ?
-            from guarded where reason is null
-            """,
-            [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
-        ).fetchall()[0][0]
-        if not incremental:
-            conn.execute(
-                "delete from email.send_exclusions where campaign_id = ? and send_date = ?", key
-            )
-        conn.execute(
-            "insert into email.send_exclusions"
-            " select ?, ?, person_id, reason from guarded where reason is not null",
-            key,
-        )
-        conn.execute("commit")
-    except Exception:
-        conn.execute("rollback")
-        raise
-    for table in ("guarded", "recent_sends", "audience"):
-        conn.execute(f"drop table {table}")  # temp tables live in memory until dropped
-    return planned

@@ -110,6 +110,23 @@ def test_frequency_caps_count_our_ledger_and_the_email_services_history(conn):
     assert _exclusions(conn) == {"today": "frequency_cap_day", "week": "frequency_cap_week"}
 
 
+def test_a_count_gives_the_plans_numbers_and_stores_nothing(conn):
+    people = [{"person_id": f"p{i:03d}"} for i in range(200)]
+    _customers(conn, [*people, {"person_id": "no_consent", "has_marketing_consent": False}])
+    conn.execute(
+        "insert into email.send_ledger values ('other', ?, 'p000', 'a', 'm1', current_timestamp, null)",
+        [DAY],
+    )
+    counted = planning.count(conn, CAMPAIGN, DAY, CAPS)
+    assert conn.execute("select count(*) from email.send_plan").fetchone() == (0,)
+    assert counted["no_marketing_consent"] == 1 and counted["frequency_cap_day"] == 1
+    planning.plan(conn, CAMPAIGN, DAY, CAPS)
+    plan = _plan(conn)
+    assert counted["held_out"] == sum(v == HOLDOUT for v in plan.values()) > 0
+    assert counted["mailed"] == sum(v != HOLDOUT for v in plan.values())
+    assert sum(counted.values()) == 201
+
+
 def test_the_days_plan_is_frozen_with_stable_variants_and_batches_in_person_order(conn):
     people = [f"p{i:03d}" for i in range(250)]
     _customers(conn, [{"person_id": p} for p in people])
