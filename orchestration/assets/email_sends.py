@@ -168,6 +168,7 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
     extra = _recipient_extras(campaign.campaign_id)
     out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, send_date)
     planning.plan(conn, campaign, send_date, caps, library)
+    planning.check_frozen_plan(conn, campaign, send_date)
     started = time.perf_counter()
     run = exporting.CampaignRun(campaign, renderer, send_date, out_dir, extra, sender, domain)
     result = exporting.export(run, conn)

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from email_render.assignment import HOLDOUT, assignment_sql
-from email_render.campaign import Campaign
+from email_render.campaign import Campaign, CampaignError
 from orchestration import settings
 from orchestration.privacy import identifiers, privacy_tables
 from orchestration.segments.rules import Segment, compile_condition, declared_values
@@ -133,6 +133,37 @@ def drop_unsent_plan(conn: duckdb.DuckDBPyConnection, campaign_id: str, send_dat
     for table in ("send_plan", "send_exclusions"):
         conn.execute(f"delete from email.{table} where campaign_id = ? and send_date = ?", key)
     return True
+
+
+def check_frozen_plan(conn: duckdb.DuckDBPyConnection, campaign: Campaign, send_date: date) -> None:
+    """Fail, saying what to do, if the day's frozen plan uses a variant the campaign file no
+    longer has (edited after planning): rendering it would be guesswork."""
+    key = [campaign.campaign_id, send_date]
+    planned = {
+        row[0]
+        for row in conn.execute(
+            "select distinct variant from email.send_plan where campaign_id = ? and send_date = ?",
+            key,
+        ).fetchall()
+    }
+    missing = sorted(planned - {v.name for v in campaign.variants} - {HOLDOUT})
+    if not missing:
+        return
+    sent = conn.execute(
+        "select count(*) from email.send_ledger where campaign_id = ? and send_date = ?", key
+    ).fetchall()[0][0]
+    names = ", ".join(repr(m) for m in missing)
+    if sent:
+        advice = (
+            f"{sent:,} of its sends were exported already, so the plan stays: put the"
+            " variant back to finish the day; the next day's plan follows the file"
+        )
+    else:
+        advice = "nothing was exported yet, so the plan is dropped and the next run plans afresh"
+    raise CampaignError(
+        f"{campaign.source_path}: field 'variants': the plan for {send_date} was made with"
+        f" variant {names}, which the file no longer has; {advice}"
+    )
 
 
 def plan_people(

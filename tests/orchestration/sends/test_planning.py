@@ -127,6 +127,29 @@ def test_a_count_gives_the_plans_numbers_and_stores_nothing(conn):
     assert sum(counted.values()) == 201
 
 
+def test_a_variant_removed_after_planning_is_an_error_that_says_what_to_do(conn):
+    import dataclasses
+
+    from email_render.campaign import CampaignError
+
+    _customers(conn, [{"person_id": f"p{i:03d}"} for i in range(100)])
+    planning.plan(conn, CAMPAIGN, DAY, CAPS)
+    planning.check_frozen_plan(conn, CAMPAIGN, DAY)
+    edited = dataclasses.replace(CAMPAIGN, variants=(Variant("a", "A"),), source_path="w.yaml")
+    with pytest.raises(CampaignError, match="nothing was exported yet, so the plan is dropped"):
+        planning.check_frozen_plan(conn, edited, DAY)
+    conn.execute(
+        "insert into email.send_ledger values ('weekly', ?, 'p001', 'b', 'm1', current_timestamp, null)",
+        [DAY],
+    )
+    with pytest.raises(CampaignError) as error:
+        planning.check_frozen_plan(conn, edited, DAY)
+    assert str(error.value).startswith(
+        "w.yaml: field 'variants': the plan for 2026-10-31 was made with variant 'b'"
+    )
+    assert "1 of its sends were exported already, so the plan stays" in str(error.value)
+
+
 def test_the_days_plan_is_frozen_with_stable_variants_and_batches_in_person_order(conn):
     people = [f"p{i:03d}" for i in range(250)]
     _customers(conn, [{"person_id": p} for p in people])
