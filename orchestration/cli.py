@@ -168,6 +168,7 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     from email_render.campaign import CampaignError, read_campaigns
     from email_render.journeys import load_journeys
     from email_render.render import TEMPLATES_DIR, Renderer
+    from orchestration import warehouse as warehouse_tables
     from orchestration.segments.rules import (
         SegmentError,
         compile_condition,
@@ -188,20 +189,21 @@ def _campaign_validate(args: argparse.Namespace) -> int:
         library = load_segments(settings.segments_dir())
     except SegmentError as error:
         problems.append(str(error))
-    warehouse = settings.warehouse_path()
+    warehouse_path = settings.warehouse_path()
     checked_against = "the files only: no warehouse yet (make demo, or materialize the assets)"
-    if warehouse.exists():
-        with duckdb.connect(str(warehouse), read_only=True) as conn:
+    if warehouse_path.exists():
+        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
             try:
                 fields = {r[0] for r in conn.execute("describe email.send_audience").fetchall()}
                 columns = email_schema.create_segment_base(conn)
+                as_of = warehouse_tables.as_of(conn).to_pydatetime()
             except duckdb.Error:
-                fields, columns = set(), {}
+                fields, columns, as_of = set(), {}, None
         if columns:
-            checked_against = f"the customer view in {warehouse}"
+            checked_against = f"the customer view in {warehouse_path}"
             known = declared_values(settings.dbt_project_dir() / "models")
             try:
-                compile_segments(library, columns, "segment_base", known)
+                compile_segments(library, columns, "segment_base", known, as_of)
             except SegmentError as error:
                 problems.append(str(error))
             steps = [step.campaign for journey in journeys for step in journey.steps]
@@ -217,6 +219,7 @@ def _campaign_validate(args: argparse.Namespace) -> int:
                             f"campaign '{campaign.campaign_id}'",
                             "audience",
                             known,
+                            as_of,
                         )
                 except (CampaignError, SegmentError) as error:
                     problems.append(str(error))

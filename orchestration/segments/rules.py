@@ -12,7 +12,8 @@ optional `min_size` (default 100) and a rule:
         - not: {field: is_unsubscribed, is: true}
 
 Comparisons: is (true, false or null), eq, ne, gt, gte, lt, lte, in (a list), between
-([low, high]). Fields are columns of the customer view; the compiler checks each name against
+([low, high]), and on a timestamp or date, within_days and older_than_days (a whole number of
+days before the as-of date: {field: last_opened_at, within_days: 14}). Fields are columns of the customer view; the compiler checks each name against
 them and quotes it, and passes every value as a bound parameter, so nothing in a segment file
 reaches the SQL as text. An invalid rule fails with the file, the segment and the field path;
 an unknown key (`minsize`), field or comparison is an error with the nearest known name, as
@@ -25,6 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -45,7 +47,8 @@ NUMERIC = (
 COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 DEFAULT_MIN_SIZE = 100
 SEGMENT_FIELDS = ("name", "description", "owner", "rule", "min_size", "max_share")
-OPERATORS = ("is", *COMPARISONS, "in", "between")
+RELATIVE = ("within_days", "older_than_days")
+OPERATORS = ("is", *COMPARISONS, "in", "between", *RELATIVE)
 
 
 class SegmentError(ValueError):
@@ -167,6 +170,7 @@ def compile_condition(
     label: str,
     root: str,
     known_values: dict[str, tuple] | None = None,
+    as_of: datetime | None = None,
 ) -> tuple[str, list]:
     """A rule that is not itself in the library (a campaign's audience) as a SQL condition.
 
@@ -175,7 +179,7 @@ def compile_condition(
     owner = Segment(label, "", "", rule, source)
     columns = {name.lower(): kind.lower() for name, kind in columns.items()}
     by_name = {s.name: s for s in library}
-    context = _Context(by_name, columns, known_values or {})
+    context = _Context(by_name, columns, known_values or {}, as_of)
     try:
         return _compile(rule, owner, context, root, (label,))
     except SegmentError as exc:
@@ -187,14 +191,16 @@ def compile_segments(
     columns: dict[str, str],
     base: str,
     known_values: dict[str, tuple] | None = None,
+    as_of: datetime | None = None,
 ) -> CompiledSegments:
     """One query over `base` returning (person_id, segment_name) for every segment's members.
 
     columns: the base's column names and their SQL types (e.g. from DESCRIBE); known_values:
-    the values some of them can take (see `declared_values`)."""
+    the values some of them can take (see `declared_values`); as_of: the date relative
+    comparisons count back from."""
     by_name = {s.name: s for s in segments}
     columns = {name.lower(): kind.lower() for name, kind in columns.items()}
-    context = _Context(by_name, columns, known_values or {})
+    context = _Context(by_name, columns, known_values or {}, as_of)
     parts, params, errors = [], [], []
     for segment in segments:
         try:
@@ -221,6 +227,7 @@ class _Context:
     by_name: dict[str, Segment]
     columns: dict[str, str]
     known_values: dict[str, tuple]
+    as_of: datetime | None
 
 
 def _compile(rule, segment: Segment, context: _Context, path: str, stack: tuple[str, ...]):
@@ -266,6 +273,21 @@ def _compile(rule, segment: Segment, context: _Context, path: str, stack: tuple[
     raise AssertionError  # unreachable: fail raises
 
 
+def _relative(op: str, value, name: str, kind: str, column: str, context: _Context, fail):
+    """A window counted back from the as-of date, bound as timestamps, so that a rerun for
+    an earlier date selects who qualified then."""
+    if not kind.startswith(("timestamp", "date")):
+        fail(f"'{op}' needs a timestamp or a date; {name!r} is {kind}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        fail(f"'{op}' takes a whole number of days, got {value!r}")
+    if context.as_of is None:
+        fail(f"'{op}' counts back from the as-of date, which is not known here")
+    cutoff = context.as_of - timedelta(days=value)
+    if op == "within_days":
+        return f"({column} between ? and ?)", [cutoff, context.as_of]
+    return f"({column} < ?)", [cutoff]
+
+
 def _comparison(rule: dict, context: _Context, fail):
     columns = context.columns
     name = rule["field"]
@@ -280,13 +302,13 @@ def _comparison(rule: dict, context: _Context, fail):
                 f" use {', '.join(OPERATORS)}"
             )
     if len(operators) != 1:
-        fail(
-            f"field {name!r} needs exactly one comparison (is, eq, ne, gt, gte, lt, lte, in, between)"
-        )
+        fail(f"field {name!r} needs exactly one comparison ({', '.join(OPERATORS)})")
     op = operators[0]
     value = rule[op]
     column = '"' + name.lower() + '"'
     numeric = kind.startswith(NUMERIC)
+    if op in RELATIVE:
+        return _relative(op, value, name, kind, column, context, fail)
 
     def check(v):
         if v is None or isinstance(v, bool):

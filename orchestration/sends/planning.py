@@ -18,7 +18,7 @@ import pandas as pd
 
 from email_render.assignment import HOLDOUT, assignment_sql
 from email_render.campaign import Campaign, CampaignError
-from orchestration import settings
+from orchestration import settings, warehouse
 from orchestration.privacy import identifiers, privacy_tables
 from orchestration.segments.rules import Segment, compile_condition, declared_values
 from orchestration.sends import email_schema
@@ -100,6 +100,11 @@ def count(
 def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, library) -> None:
     """The temp table `audience`: everyone the campaign's rule selects, before any guard."""
     columns = email_schema.create_segment_base(conn)
+    as_of = (
+        warehouse.as_of(conn).to_pydatetime()
+        if warehouse.table_exists(conn, "marts", "pipeline_as_of")
+        else None
+    )
     if campaign.audience:
         condition, params = compile_condition(
             campaign.audience,
@@ -109,6 +114,7 @@ def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, librar
             f"campaign '{campaign.campaign_id}'",
             "audience",
             declared_values(settings.dbt_project_dir() / "models"),
+            as_of,
         )
         conn.execute(
             f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"

@@ -203,3 +203,43 @@ def test_a_value_a_column_never_takes_is_an_error_with_the_value_it_probably_mea
         [_segment("gold", {"field": "loyalty_tier", "eq": "gold"})], columns, "people", known
     )
     assert compiled.params == ["gold", "gold"]
+
+
+def test_relative_windows_count_back_from_the_as_of_date_not_from_today():
+    from datetime import datetime
+
+    people = pd.DataFrame(
+        {
+            "person_id": ["ann", "bob", "cy"],
+            "last_opened_at": pd.to_datetime(["2026-06-25", "2026-05-01", None]),
+        }
+    )
+    columns = {"person_id": "VARCHAR", "last_opened_at": "TIMESTAMP"}
+    segments = [
+        _segment("opened_lately", {"field": "last_opened_at", "within_days": 14}),
+        _segment("gone_quiet", {"field": "last_opened_at", "older_than_days": 30}),
+    ]
+
+    def members(as_of):
+        compiled = compile_segments(segments, columns, "people", as_of=as_of)
+        with duckdb.connect() as conn:
+            conn.register("people", people)
+            return sorted(conn.execute(compiled.sql, compiled.params).fetchall())
+
+    assert members(datetime(2026, 6, 30)) == [("ann", "opened_lately"), ("bob", "gone_quiet")]
+    # A rerun for an earlier day selects who qualified then.
+    assert members(datetime(2026, 5, 10)) == [("bob", "opened_lately")]
+    with pytest.raises(SegmentError, match="'within_days' needs a timestamp or a date"):
+        compile_segments(
+            [_segment("x", {"field": "orders_365d", "within_days": 3})],
+            COLUMNS,
+            "people",
+            as_of=datetime(2026, 6, 30),
+        )
+    with pytest.raises(SegmentError, match="takes a whole number of days, got '2 weeks'"):
+        compile_segments(
+            [_segment("x", {"field": "last_opened_at", "within_days": "2 weeks"})],
+            columns,
+            "people",
+            as_of=datetime(2026, 6, 30),
+        )

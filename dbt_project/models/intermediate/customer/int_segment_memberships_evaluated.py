@@ -14,7 +14,8 @@ def model(dbt, session):
     customers.create_view("segment_base", replace=True)
     columns = dict(zip(customers.columns, (str(t) for t in customers.types), strict=True))
     known = declared_values(settings.dbt_project_dir() / "models")
-    compiled = compile_segments(segments, columns, "segment_base", known)
+    as_of = dbt.ref("pipeline_as_of").project("as_of_at").limit(1).fetchall()[0][0]
+    compiled = compile_segments(segments, columns, "segment_base", known, as_of)
     session.execute(
         "create or replace temp table segment_memberships as"
         f" select cast(person_id as varchar) as person_id, cast(segment_name as varchar) as segment_name"

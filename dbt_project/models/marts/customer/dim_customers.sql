@@ -210,6 +210,8 @@ email_stats as (
         count(*) filter (where email_events.event_type = 'open') as emails_opened,
         count(*) filter (where email_events.event_type = 'click') as emails_clicked,
         max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click')) as last_engaged_at,
+        max(email_events.occurred_at) filter (where email_events.event_type = 'open') as last_opened_at,
+        max(email_events.occurred_at) filter (where email_events.event_type = 'click') as last_clicked_at,
         {{ any_true("email_events.event_type = 'bounce' and email_events.bounce_type = 'hard'") }} as has_hard_bounced
     from email_events
     cross join as_of
@@ -252,6 +254,8 @@ joined as (
         coalesce(email_stats.emails_opened, 0) as emails_opened,
         coalesce(email_stats.emails_clicked, 0) as emails_clicked,
         email_stats.last_engaged_at,
+        email_stats.last_opened_at,
+        email_stats.last_clicked_at,
         rfm.recency_days as rfm_recency_days,
         rfm.r_score,
         rfm.f_score,
