@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 
 from email_render import layout
@@ -124,18 +126,59 @@ def _evaluate_identity(args: argparse.Namespace) -> int:
 
 def _forget(args: argparse.Namespace) -> int:
     """Right to erasure. Prints counts only: the terminal log is no place for the address."""
-    import duckdb
-
     from orchestration.privacy import erasure
 
-    with duckdb.connect(str(settings.warehouse_path())) as conn:
-        report = erasure.forget(conn, args.email, settings.exports_dir())
-    print(report.summary())
+    if not _is_email(args.email):
+        print(f"not an email address: {args.email!r}; nothing was erased")
+        return 2
+    if not (args.yes or args.dry_run):
+        if not sys.stdin.isatty():
+            print(
+                "erasure cannot be undone: add --yes to confirm, or --dry-run to see what it removes"
+            )
+            return 2
+        if input("Erase everyone behind this address, everywhere? [y/N] ").strip().lower() != "y":
+            print("nothing was erased")
+            return 1
+    with _warehouse(read_only=False) as conn:
+        report = erasure.forget(conn, args.email, settings.exports_dir(), dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"dry run, nothing changed: {report.people_erased} person(s) would be erased")
+    else:
+        print(report.summary())
     for table, rows in sorted(report.rows_removed.items()):
-        print(f"  {table:<40} {rows:>8,} rows removed")
+        print(f"  {table:<40} {rows:>8,} rows {'to remove' if args.dry_run else 'removed'}")
     if not report.people_erased:
         print("  nobody in the warehouse had this email; its hash is suppressed all the same")
+        return 1
     return 0
+
+
+def _is_email(text: str) -> bool:
+    from orchestration.ingest.landing import EMAIL_PATTERN
+
+    return re.fullmatch(EMAIL_PATTERN, text.strip().lower()) is not None
+
+
+@contextlib.contextmanager
+def _warehouse(read_only: bool):
+    """The warehouse, or an error that says who holds it and what to do."""
+    import duckdb
+
+    path = settings.warehouse_path()
+    if not path.exists():
+        raise SystemExit(f"no warehouse at {path}: run make demo, or materialize the assets")
+    try:
+        conn = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        holder = re.search(r"\(PID (\d+)\)", str(error))
+        who = f"process {holder.group(1)}" if holder else "another process"
+        raise SystemExit(
+            f"the warehouse {path} is in use by {who} (a Dagster run, dbt or the UI):"
+            " wait for it to finish, or stop it, and try again"
+        ) from None
+    with conn:
+        yield conn
 
 
 def _access(args: argparse.Namespace) -> int:
@@ -143,15 +186,23 @@ def _access(args: argparse.Namespace) -> int:
     import json
     import os
 
-    import duckdb
-
     from orchestration.privacy import access
 
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+    if not _is_email(args.email):
+        print(f"not an email address: {args.email!r}")
+        return 2
+    with _warehouse(read_only=True) as conn:
         document = access.access(conn, args.email)
+    if not document["person_ids"]:
+        print("nobody in the warehouse has this email; no document was written")
+        return 1
     text = json.dumps(document, indent=2, default=str)
     if args.out:
-        descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as error:
+            print(f"cannot write {args.out}: {error.strerror}")
+            return 2
         with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
             fh.write(text)
         print(f"wrote {args.out} ({len(document['person_ids'])} person(s))")
@@ -331,10 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     forget = sub.add_parser(
         "forget", help="erase a person everywhere, keeping only a salted hash to suppress them"
     )
-    forget.add_argument("--email", required=True)
+    forget.add_argument("--email", required=True, help="the address whose person(s) to erase")
+    forget.add_argument(
+        "--dry-run", action="store_true", help="count what would be removed, change nothing"
+    )
+    forget.add_argument("--yes", action="store_true", help="confirm without being asked")
     forget.set_defaults(func=_forget)
     access = sub.add_parser("access", help="write everything held on a person as one JSON document")
-    access.add_argument("--email", required=True)
+    access.add_argument("--email", required=True, help="the address whose data to gather")
     access.add_argument("--out", help="file to write (readable by its owner only); default: stdout")
     access.set_defaults(func=_access)
     campaign = sub.add_parser(

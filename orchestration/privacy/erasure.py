@@ -112,10 +112,15 @@ def _derived_tables(conn) -> list[tuple[str, str, list[str]]]:
 
 
 def forget(
-    conn: duckdb.DuckDBPyConnection, email: str, exports_dir: Path, now: datetime | None = None
+    conn: duckdb.DuckDBPyConnection,
+    email: str,
+    exports_dir: Path,
+    now: datetime | None = None,
+    dry_run: bool = False,
 ) -> ErasureReport:
     """Erase everyone behind `email` from the warehouse and the exports, keeping only salted
-    hashes of their identifiers, and log the erasure without personal data."""
+    hashes of their identifiers, and log the erasure without personal data. A dry run counts
+    what would be removed from the warehouse, then rolls it all back and leaves the exports."""
     now = now or datetime.now()
     ensure_tables(conn)
     email = normalize(email)
@@ -165,6 +170,9 @@ def forget(
             removed = delete_counted(conn, f"{schema}.{table}", " or ".join(conditions), params)
             if removed:
                 report.rows_removed[f"{schema}.{table}"] = removed
+    if dry_run:
+        conn.execute("rollback")
+        return report
     report.export_files_changed = export.remove_people(exports_dir, people, identifiers["email"])
     conn.execute(
         f"insert into {SCHEMA}.erasure_log values (?, ?, ?, ?, ?, ?, ?)",

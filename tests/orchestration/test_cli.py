@@ -58,3 +58,46 @@ def test_reset_drops_an_unsent_plan_and_keeps_one_partly_exported(data_dir, caps
     assert left == [("half", "2026-11-02", 2), ("new", "2026-11-01", 1)]
     assert main(["campaign", "reset", "--date", "2026-10-01"]) == 1
     assert "no plan for 2026-10-01" in capsys.readouterr().out
+
+
+def test_forget_and_access_refuse_what_they_cannot_do_with_a_message(data_dir, capsys, monkeypatch):
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        conn.execute("create schema raw")
+    assert main(["access", "--email", "not-an-address"]) == 2
+    assert "not an email address: 'not-an-address'" in capsys.readouterr().out
+    assert main(["access", "--email", "nobody@example.com"]) == 1
+    assert "nobody in the warehouse has this email" in capsys.readouterr().out
+    # Not at a terminal and not confirmed: an erasure cannot be undone.
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["forget", "--email", "nobody@example.com"]) == 2
+    assert "add --yes to confirm, or --dry-run" in capsys.readouterr().out
+    assert main(["forget", "--email", "nobody@example.com", "--yes"]) == 1
+    assert "nobody in the warehouse had this email" in capsys.readouterr().out
+
+
+def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(data_dir):
+    import subprocess
+    import sys
+
+    import pytest
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+            " time.sleep(60)",
+            str(settings.warehouse_path()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(SystemExit) as stopped:
+            main(["access", "--email", "ann@example.com"])
+        message = str(stopped.value)
+        assert f"is in use by process {holder.pid}" in message and "try again" in message
+    finally:
+        holder.kill()
+        holder.wait()

@@ -139,7 +139,15 @@ def test_an_erased_person_is_nowhere_but_a_hash_after_a_rerun_from_landing_files
     root, email = demo["root"], victim["email"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cli.main(["forget", "--email", f"  {email.upper()} "]) == 0
+        assert cli.main(["forget", "--email", f"  {email.upper()} ", "--dry-run"]) == 0
+    assert "dry run, nothing changed: 1 person(s) would be erased" in out.getvalue()
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        assert conn.execute(
+            "select count(*) from raw.crm_customers where customer_id = ?", [victim["customer_id"]]
+        ).fetchone()[0], "a dry run removes nothing"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["forget", "--email", f"  {email.upper()} ", "--yes"]) == 0
     assert "1 person(s)" in out.getvalue() and email not in out.getvalue().lower()
 
     # The next imports still carry them: a new CRM export and new email service events.
