@@ -362,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write deterministic demo landing files and ground truth")
-    gen.add_argument("--customers", type=int, default=2_000)
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--customers", type=int, default=2_000, help="people to simulate")
+    gen.add_argument("--seed", type=int, default=42, help="the same seed writes the same files")
     gen.add_argument(
         "--end", default="2026-11-01T00:00:00", help="last moment of the history (UTC)"
     )
