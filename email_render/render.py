@@ -12,6 +12,7 @@ inlined into the HTML, and block includes are spliced in, so a render pays for n
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from jinja2 import (
     Template,
     TemplateError,
     meta,
+    nodes,
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
@@ -147,10 +149,13 @@ class Renderer:
         # The sandbox's globals (range, dict, ...), merged into each email's context once.
         self._globals = dict(self._html.globals)
 
-    def validate(self, fields: set[str]) -> None:
+    def validate(self, fields: set[str], item_fields: dict[str, set[str]] | None = None) -> None:
         """Fail, naming the campaign file and the template or variant, if anything uses a name
-        that is neither a customer field nor provided by the renderer."""
+        that is neither a customer field nor provided by the renderer, or (given the fields
+        of each list of items, e.g. products) an attribute of an item the list does not
+        have, such as `products[0].product_nme`."""
         known = fields | PROVIDED
+        items = item_fields or {}
         for env, name in (
             (self._html_env, f"{self.campaign.template}.html"),
             (self._text_env, f"{self.campaign.template}.txt"),
@@ -161,17 +166,45 @@ class Renderer:
                     f"{self.campaign.source_path}: field 'template': template '{name}' uses "
                     f"{', '.join(sorted(unknown))}, which the customer view does not have"
                 )
+            for template, used in self._item_attributes(env, name, items):
+                self._check_items(used, items, "template", f"template '{template}' uses")
         for i, variant in enumerate(self.campaign.variants):
             for part in ("subject", "preheader"):
-                unknown = (
-                    meta.find_undeclared_variables(self._text_env.parse(getattr(variant, part)))
-                    - known
-                )
+                ast = self._text_env.parse(getattr(variant, part))
+                unknown = meta.find_undeclared_variables(ast) - known
                 if unknown:
                     raise CampaignError(
                         f"{self.campaign.source_path}: field 'variants[{i}].{part}': uses "
                         f"{', '.join(sorted(unknown))}, which the customer view does not have"
                     )
+                used = _item_attributes_of(ast, set(items))
+                self._check_items(used, items, f"variants[{i}].{part}", "uses")
+
+    def _check_items(self, used: set, items: dict[str, set[str]], field_name: str, what: str):
+        for list_name, attribute in sorted(used):
+            have = items[list_name]
+            if attribute not in have:
+                close = difflib.get_close_matches(attribute, sorted(have), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise CampaignError(
+                    f"{self.campaign.source_path}: field '{field_name}': {what}"
+                    f" {list_name}[].{attribute}, which its items do not have{hint};"
+                    f" they have {', '.join(sorted(have))}"
+                )
+
+    @staticmethod
+    def _item_attributes(env: SandboxedEnvironment, name: str, items: dict, seen=None):
+        """(template, {(list, attribute)}) for the template and everything it includes."""
+        seen = seen if seen is not None else set()
+        if name in seen or not items:
+            return []
+        seen.add(name)
+        ast = env.parse(env.loader.get_source(env, name)[0])
+        found = [(name, _item_attributes_of(ast, set(items)))]
+        for child in meta.find_referenced_templates(ast):
+            if child:
+                found += Renderer._item_attributes(env, child, items, seen)
+        return found
 
     @staticmethod
     def _undeclared(env: SandboxedEnvironment, name: str, seen: set | None = None) -> set[str]:
@@ -240,6 +273,40 @@ class Renderer:
         return RenderedEmail(
             subject, preheader, _render(self._html, context), _render(self._text, context)
         )
+
+
+def _item_attributes_of(ast: nodes.Template, lists: set[str]) -> set[tuple[str, str]]:
+    """Attributes read from an item of one of `lists`: `products[0].price`,
+    `product.price` inside `{% for product in products %}`, `product['price']`."""
+    aliases: dict[str, set[str]] = {}
+    for loop in ast.find_all(nodes.For):
+        if (
+            isinstance(loop.iter, nodes.Name)
+            and loop.iter.name in lists
+            and isinstance(loop.target, nodes.Name)
+        ):
+            aliases.setdefault(loop.target.name, set()).add(loop.iter.name)
+
+    def sources(node) -> set[str]:
+        if isinstance(node, nodes.Name):
+            return aliases.get(node.name, set())
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name in lists
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, int)
+        ):
+            return {node.node.name}
+        return set()
+
+    found = set()
+    for node in ast.find_all(nodes.Getattr):
+        found |= {(source, node.attr) for source in sources(node.node)}
+    for node in ast.find_all(nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found |= {(source, node.arg.value) for source in sources(node.node)}
+    return found
 
 
 def _render(template: Template, context: dict) -> str:

@@ -245,11 +245,11 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     if warehouse_path.exists():
         with duckdb.connect(str(warehouse_path), read_only=True) as conn:
             try:
-                fields = {r[0] for r in conn.execute("describe email.send_audience").fetchall()}
+                fields = email_schema.audience_fields(conn)
                 columns = email_schema.create_segment_base(conn)
                 as_of = warehouse_tables.as_of(conn).to_pydatetime()
             except duckdb.Error:
-                fields, columns, as_of = set(), {}, None
+                fields, columns, as_of = (set(), {}), {}, None
         if columns:
             checked_against = f"the customer view in {warehouse_path}"
             known = declared_values(settings.dbt_project_dir() / "models")
@@ -260,7 +260,7 @@ def _campaign_validate(args: argparse.Namespace) -> int:
             steps = [step.campaign for journey in journeys for step in journey.steps]
             for campaign in [*campaigns, *steps]:
                 try:
-                    Renderer(campaign).validate(fields)
+                    Renderer(campaign).validate(*fields)
                     if campaign.audience:
                         compile_condition(
                             campaign.audience,

@@ -107,7 +107,7 @@ def campaign_sends(
     results, previews, export_seconds = [], {}, 0.0
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
-        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
+        fields = email_schema.audience_fields(conn)
         for campaign in campaigns:
             try:
                 sent = _send_campaign(context, conn, campaign, send_date, fields, caps, library)
@@ -160,7 +160,7 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
     """Plan, export and preview one campaign if it is due: its result, export seconds and
     preview index, or None."""
     renderer = Renderer(campaign)
-    renderer.validate(fields)
+    renderer.validate(*fields)
     if not campaign.is_due(send_date):
         context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
         return None
@@ -198,7 +198,7 @@ def journey_sends(
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
         send_date = as_of.date()
-        fields = {row[0] for row in conn.execute("describe email.send_audience").fetchall()}
+        fields = email_schema.audience_fields(conn)
         email_schema.ensure_tables(conn)
         for journey in loaded:
             run = journey_state.JourneyRun(journey.journey_id)
@@ -206,7 +206,7 @@ def journey_sends(
             run.exited_by_purchase = journey_state.exit_buyers(conn, journey, as_of)
             for index, step in enumerate(journey.steps):
                 renderer = Renderer(step.campaign)
-                renderer.validate(fields)
+                renderer.validate(*fields)
                 people = journey_state.due(conn, journey, index, as_of)
                 run.due[step.name] = len(people)
                 if people.empty:

@@ -4,6 +4,8 @@ journeys' state."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from orchestration.warehouse import table_exists
@@ -104,3 +106,25 @@ def create_segment_base(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     column types, for the rule compiler to check names against."""
     conn.execute(f"create or replace temp view {SEGMENT_BASE} as select * from marts.dim_customers")
     return {row[0]: row[1] for row in conn.execute(f"describe {SEGMENT_BASE}").fetchall()}
+
+
+def audience_fields(conn: duckdb.DuckDBPyConnection) -> tuple[set[str], dict[str, set[str]]]:
+    """What a template may use from `email.send_audience`: its columns, and for each column
+    that is a list of items (products, cart items) the fields of an item."""
+    fields, items = set(), {}
+    for name, kind, *_ in conn.execute("describe email.send_audience").fetchall():
+        fields.add(name)
+        struct = re.fullmatch(r"STRUCT\((.*)\)\[\]", kind)
+        if struct:
+            # Top-level fields only: a nested type's own fields sit inside parentheses.
+            depth, part, parts = 0, "", []
+            for char in struct.group(1):
+                depth += (char == "(") - (char == ")")
+                if char == "," and depth == 0:
+                    parts.append(part)
+                    part = ""
+                else:
+                    part += char
+            parts.append(part)
+            items[name] = {p.strip().split(" ", 1)[0].strip('"') for p in parts}
+    return fields, items

@@ -124,6 +124,24 @@ def test_validation_finds_unknown_fields_in_templates_and_subjects_before_any_se
         Renderer(_campaign()).validate(fields - {"favourite_category"})
 
 
+def test_validation_finds_item_attributes_no_product_has_before_any_send():
+    fields = {"person_id", "email", "first_name", "products", "cart_items", "browsed_items"}
+    fields |= {"favourite_category", "lifecycle_stage", "rfm_segment", "loyalty_tier"}
+    fields |= {"country_code"}
+    product = {"product_id", "product_name", "product_url", "image_url", "price"}
+    items = {"products": product, "cart_items": product, "browsed_items": product}
+    Renderer(_campaign(subject="{{ products[0].product_name }}")).validate(fields, items)
+    for subject, field in (
+        ("{{ products[0].product_nme }}", "products[].product_nme"),
+        ("{% for p in cart_items %}{{ p['prize'] }}{% endfor %}", "cart_items[].prize"),
+    ):
+        with pytest.raises(CampaignError) as error:
+            Renderer(_campaign(subject=subject)).validate(fields, items)
+        assert f"field 'variants[0].subject': uses {field}, which its items do not have" in str(
+            error.value
+        )
+
+
 def test_templates_cannot_reach_python_internals():
     renderer = Renderer(_campaign(subject="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
     with pytest.raises(CampaignError) as error:

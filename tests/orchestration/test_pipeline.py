@@ -555,10 +555,15 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
     (campaigns / "unknown_name.yaml").write_text(
         variant_of("unknown-name", "first_name or 'Hello'", "frist_name or 'Hello'")
     )
-    # An attribute a product does not have passes validation and fails only at render.
+    (campaigns / "attribute_typo.yaml").write_text(
+        variant_of(
+            "attribute-typo", "products[0].product_name }} and", "products[0].product_nme }} and"
+        )
+    )
+    # Through a filter, no check before the send can see the attribute: it fails at render.
     (campaigns / "render_error.yaml").write_text(
         variant_of(
-            "render-error", "products[0].product_name }} and", "products[0].product_nme }} and"
+            "render-error", "products[0].product_name }} and", "(products|first).product_nme }} and"
         )
     )
     job = (
@@ -581,10 +586,15 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
     assert not check.passed
     broken = check.metadata["broken"].value
     assert set(broken) == {
-        str(campaigns / name) for name in ("typo.yaml", "unknown_name.yaml", "render_error.yaml")
+        str(campaigns / name)
+        for name in ("typo.yaml", "unknown_name.yaml", "attribute_typo.yaml", "render_error.yaml")
     }
     assert "did you mean 'holdout_share'?" in broken[str(campaigns / "typo.yaml")]
     assert "frist_name" in broken[str(campaigns / "unknown_name.yaml")]
+    assert (
+        "products[].product_nme, which its items do not have (did you mean 'product_name'?)"
+        in (broken[str(campaigns / "attribute_typo.yaml")])
+    )
     render_error = broken[str(campaigns / "render_error.yaml")]
     assert "variant 'a'" in render_error and "product_nme" in render_error
     materialized = next(
