@@ -268,40 +268,32 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
     return Campaign(**fields, schedule=schedule, trigger=trigger, source_path=str(path))
 
 
-def check_unique_ids(items: list, id_field: str) -> list:
-    """Reject a second file using an id, naming both files."""
-    seen: dict[str, str] = {}
-    for item in items:
-        value = getattr(item, id_field)
-        if value in seen:
-            raise CampaignError(
-                f"{item.source_path}: field '{id_field}': {value!r} is also used by {seen[value]}"
-            )
-        seen[value] = item.source_path
-    return items
-
-
-def read_campaigns(campaigns_dir: Path, templates_dir: Path) -> tuple[list[Campaign], dict]:
-    """Every campaign file that loads, and the errors of each that does not, by file: one
-    broken campaign stops only itself. A second file using an id is broken too."""
-    campaigns: list[Campaign] = []
+def read_files(folder: Path, load: Callable[[Path], object], id_field: str) -> tuple[list, dict]:
+    """Every YAML file of `folder` that loads, and the errors of each that does not, by file:
+    one broken file stops only itself. A second file using an id is broken too."""
+    items: list = []
     broken: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for path in sorted(campaigns_dir.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         try:
-            campaign = load_campaign(path, templates_dir)
+            item = load(path)
         except CampaignError as error:
             broken[str(path)] = str(error)
             continue
-        if campaign.campaign_id in seen:
+        value = getattr(item, id_field)
+        if value in seen:
             broken[str(path)] = (
-                f"{path}: field 'campaign_id': {campaign.campaign_id!r} is also used by"
-                f" {seen[campaign.campaign_id]}"
+                f"{path}: field '{id_field}': {value!r} is also used by {seen[value]}"
             )
             continue
-        seen[campaign.campaign_id] = str(path)
-        campaigns.append(campaign)
-    return campaigns, broken
+        seen[value] = str(path)
+        items.append(item)
+    return items, broken
+
+
+def read_campaigns(campaigns_dir: Path, templates_dir: Path) -> tuple[list[Campaign], dict]:
+    """The campaigns that load, and the errors of the files that do not."""
+    return read_files(campaigns_dir, lambda p: load_campaign(p, templates_dir), "campaign_id")
 
 
 def load_campaigns(campaigns_dir: Path, templates_dir: Path) -> list[Campaign]:

@@ -27,10 +27,11 @@ from pathlib import Path
 from email_render.campaign import (
     ID_PATTERN,
     Campaign,
+    CampaignError,
     Problems,
     Variant,
     _fail,
-    check_unique_ids,
+    read_files,
     read_mapping,
     unknown_fields,
 )
@@ -148,6 +149,14 @@ def _journey(data: dict, path: Path, templates_dir: Path) -> Journey:
     )
 
 
+def read_journeys(folder: Path, templates_dir: Path) -> tuple[list[Journey], dict]:
+    """The journeys that load, and the errors of the files that do not."""
+    return read_files(folder, lambda p: load_journey(p, templates_dir), "journey_id")
+
+
 def load_journeys(folder: Path, templates_dir: Path) -> list[Journey]:
-    journeys = [load_journey(p, templates_dir) for p in sorted(folder.glob("*.yaml"))]
-    return check_unique_ids(journeys, "journey_id")
+    """Every journey, or one error listing every broken file."""
+    journeys, broken = read_journeys(folder, templates_dir)
+    if broken:
+        raise CampaignError("\n".join(broken.values()))
+    return journeys

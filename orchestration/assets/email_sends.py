@@ -10,7 +10,7 @@ from email_render import layout
 from email_render.batch import RecipientExtras
 from email_render.campaign import CampaignError, read_campaigns
 from email_render.delivery import SmtpSettings
-from email_render.journeys import load_journeys
+from email_render.journeys import read_journeys
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration import settings, warehouse
 from orchestration.privacy import identifiers, privacy_tables, suppression
@@ -186,52 +186,67 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
     return result, seconds, previewing.previews(run, conn)
 
 
-@dg.asset(group_name="email", deps=[campaign_sends], kinds={"jinja", "email"})
+def _run_journey(context, conn, journey, as_of, fields, caps) -> journey_state.JourneyRun:
+    """Enter, exit and send the due steps of one journey."""
+    sender, domain = settings.sender_address(), settings.sender_domain()
+    send_date = as_of.date()
+    run = journey_state.JourneyRun(journey.journey_id)
+    run.entered = journey_state.enter(conn, journey, as_of)
+    run.exited_by_purchase = journey_state.exit_buyers(conn, journey, as_of)
+    for index, step in enumerate(journey.steps):
+        renderer = Renderer(step.campaign)
+        renderer.validate(*fields)
+        people = journey_state.due(conn, journey, index, as_of)
+        run.due[step.name] = len(people)
+        if people.empty:
+            continue
+        run.planned[step.name] = planning.plan_people(conn, step.campaign, send_date, caps, people)
+        out_dir = layout.export_dir(settings.exports_dir(), step.campaign.campaign_id, send_date)
+        extra = _recipient_extras(step.campaign.campaign_id)
+        export_run = exporting.CampaignRun(
+            step.campaign, renderer, send_date, out_dir, extra, sender, domain
+        )
+        exporting.export(export_run, conn)
+        moved, _ = journey_state.advance(conn, journey, index, send_date)
+        if index == len(journey.steps) - 1:
+            run.completed += moved
+    context.log.info(f"{journey.journey_id}: {run}")
+    return run
+
+
+JOURNEYS_CHECK = "every_journey_is_sendable"
+
+
+@dg.asset(
+    group_name="email",
+    deps=[campaign_sends],
+    kinds={"jinja", "email"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            JOURNEYS_CHECK,
+            asset="journey_sends",
+            description="Every journey file loads and its due steps render. A broken one fails"
+            " alone, named here with its errors; the other journeys go on.",
+        )
+    ],
+)
 def journey_sends(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
     """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
-    loaded = load_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    loaded, broken = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
     caps = planning.FrequencyCaps.from_settings()
-    sender, domain = settings.sender_address(), settings.sender_domain()
     runs = []
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
-        send_date = as_of.date()
         fields = email_schema.audience_fields(conn)
         email_schema.ensure_tables(conn)
         for journey in loaded:
-            run = journey_state.JourneyRun(journey.journey_id)
-            run.entered = journey_state.enter(conn, journey, as_of)
-            run.exited_by_purchase = journey_state.exit_buyers(conn, journey, as_of)
-            for index, step in enumerate(journey.steps):
-                renderer = Renderer(step.campaign)
-                renderer.validate(*fields)
-                people = journey_state.due(conn, journey, index, as_of)
-                run.due[step.name] = len(people)
-                if people.empty:
-                    continue
-                run.planned[step.name] = planning.plan_people(
-                    conn, step.campaign, send_date, caps, people
-                )
-                out_dir = layout.export_dir(
-                    settings.exports_dir(), step.campaign.campaign_id, send_date
-                )
-                export_run = exporting.CampaignRun(
-                    step.campaign,
-                    renderer,
-                    send_date,
-                    out_dir,
-                    _recipient_extras(step.campaign.campaign_id),
-                    sender,
-                    domain,
-                )
-                exporting.export(export_run, conn)
-                moved, _ = journey_state.advance(conn, journey, index, send_date)
-                if index == len(journey.steps) - 1:
-                    run.completed += moved
-            context.log.info(f"{journey.journey_id}: {run}")
-            runs.append(run)
+            try:
+                runs.append(_run_journey(context, conn, journey, as_of, fields, caps))
+            except (CampaignError, SegmentError) as error:
+                broken[journey.source_path] = str(error)
+                context.log.error(f"{journey.journey_id}: stopped: {error}")
         state = conn.execute(
             "select journey_id, status, count(*) as people from email.journey_state"
             " group by all order by all"
@@ -253,5 +268,14 @@ def journey_sends(
                 }
             ),
             "state": dg.MetadataValue.md(state.to_markdown(index=False)),
-        }
+            "journeys_failed": dg.MetadataValue.json(broken),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=JOURNEYS_CHECK,
+                passed=not broken,
+                description=f"{len(broken)} journey file(s) stopped" if broken else None,
+                metadata={"broken": dg.MetadataValue.json(broken)},
+            )
+        ],
     )

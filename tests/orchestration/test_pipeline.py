@@ -611,6 +611,46 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
     assert left == 0, "a campaign that failed to render leaves no frozen plan"
 
 
+def test_a_broken_journey_stops_alone_and_the_others_go_on(pipeline, tmp_path):
+    import shutil
+
+    journeys = tmp_path / "journeys"
+    shutil.copytree(settings.journeys_dir(), journeys)
+    welcome = (journeys / "welcome.yaml").read_text()
+    (journeys / "broken.yaml").write_text(
+        welcome.replace("journey_id: welcome", "journey_id: broken").replace(
+            "after_hours:", "after_hour:", 1
+        )
+    )
+    job = (
+        pipeline["defs"]
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={dg.AssetKey("journey_sends")})
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAILPIPE_JOURNEYS_DIR", str(journeys))
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    check = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "every_journey_is_sendable"
+    )
+    assert not check.passed
+    broken = check.metadata["broken"].value
+    assert list(broken) == [str(journeys / "broken.yaml")]
+    assert "did you mean 'after_hours'?" in broken[str(journeys / "broken.yaml")]
+    materialized = next(
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["journey_sends"]
+    )
+    ran = materialized.materialization.metadata["by_journey"].value
+    assert {"welcome", "cart-abandonment", "browse-abandonment", "post-purchase"} <= set(ran)
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
