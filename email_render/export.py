@@ -339,15 +339,19 @@ def _append_file(target, path: Path) -> None:
             shutil.copyfileobj(source, target)
 
 
-def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]]) -> Path:
-    """previews: (variant, segment, upload record). One HTML page each, samples.json naming
-    the person each page was rendered for (so an erasure can find it), and the index."""
+def write_previews(
+    out_dir: Path, title: str, previews: Iterable[tuple[str, str, dict]], sender: str = ""
+) -> Path:
+    """previews: (variant, segment, upload record). One HTML page and its text version each,
+    samples.json naming the person each page was rendered for (so an erasure can find it),
+    and the index with subject, preheader and sender."""
     folder = layout.previews_dir(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     pages = []
     for variant, segment, record in previews:
         name = f"{variant}__{segment}".replace("/", "_").replace(" ", "_") + ".html"
         (folder / name).write_text(record["html"], encoding="utf-8")
+        (folder / name.replace(".html", ".txt")).write_text(record["text"], encoding="utf-8")
         pages.append(
             {
                 "page": name,
@@ -355,26 +359,31 @@ def write_previews(out_dir: Path, title: str, previews: Iterable[tuple[str, str,
                 "variant": variant,
                 "segment": segment,
                 "subject": record["subject"],
+                "preheader": record["preheader"],
             }
         )
-    samples = {"title": title, "pages": pages}
+    samples = {"title": title, "sender": sender, "pages": pages}
     layout.preview_samples(out_dir).write_text(json.dumps(samples, indent=1), encoding="utf-8")
     return _write_preview_index(out_dir, samples)
 
 
 def _write_preview_index(out_dir: Path, samples: dict) -> Path:
     title = html_lib.escape(samples["title"])
+    sender = html_lib.escape(samples.get("sender", ""))
     rows = "".join(
         f"<tr><td>{html_lib.escape(p['variant'])}</td><td>{html_lib.escape(p['segment'])}</td>"
-        f"<td>{html_lib.escape(p['subject'])}</td>"
-        f"<td><a href='{html_lib.escape(p['page'])}'>preview</a></td></tr>"
+        f"<td>{sender}</td><td>{html_lib.escape(p['subject'])}</td>"
+        f"<td>{html_lib.escape(p.get('preheader', ''))}</td>"
+        f"<td><a href='{html_lib.escape(p['page'])}'>HTML preview</a>"
+        f" · <a href='{html_lib.escape(p['page'].replace('.html', '.txt'))}'>text</a></td></tr>"
         for p in samples["pages"]
     )
     index = layout.previews_index(out_dir)
     index.write_text(
         f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
         f"<h1>{title}</h1><table border='1' cellpadding='4'>"
-        f"<tr><th>variant</th><th>segment</th><th>subject</th><th></th></tr>{rows}</table>",
+        "<tr><th>variant</th><th>for</th><th>from</th><th>subject</th><th>preheader</th>"
+        f"<th></th></tr>{rows}</table>",
         encoding="utf-8",
     )
     return index
@@ -412,6 +421,8 @@ def remove_people(exports_root: Path, people: set[str], emails: set[str]) -> int
             gone = [p for p in samples["pages"] if p["person_id"] in people]
             for page in gone:
                 (layout.previews_dir(out_dir) / page["page"]).unlink(missing_ok=True)
+                text_page = page["page"].replace(".html", ".txt")
+                (layout.previews_dir(out_dir) / text_page).unlink(missing_ok=True)
                 changed += 1
             if gone:
                 samples["pages"] = [p for p in samples["pages"] if p not in gone]

@@ -323,6 +323,50 @@ def _campaign_count(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_preview(args: argparse.Namespace) -> int:
+    """HTML and text previews of each variant on real members of one campaign's audience."""
+    from datetime import date
+
+    from email_render.batch import RecipientExtras
+    from email_render.campaign import read_campaigns
+    from email_render.render import TEMPLATES_DIR, Renderer
+    from orchestration import warehouse as warehouse_tables
+    from orchestration.segments.rules import load_segments
+    from orchestration.sends import email_schema, exporting, previewing
+
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    campaign = next((c for c in campaigns if c.campaign_id == args.campaign), None)
+    if campaign is None:
+        known = ", ".join(sorted(c.campaign_id for c in campaigns)) or "none"
+        print(f"no campaign {args.campaign!r} among the files that load ({known})")
+        for problem in broken.values():
+            print(problem)
+        return 1
+    # Writes the preview pages under the exports, where an erasure finds them.
+    with _warehouse(read_only=True) as conn:
+        day = date.fromisoformat(args.date) if args.date else warehouse_tables.as_of(conn).date()
+        renderer = Renderer(campaign)
+        renderer.validate(*email_schema.audience_fields(conn))
+        out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, day)
+        extra = RecipientExtras(
+            campaign.campaign_id, settings.postal_address(), settings.unsubscribe_base_url()
+        )
+        run = exporting.CampaignRun(
+            campaign,
+            renderer,
+            day,
+            out_dir,
+            extra,
+            settings.sender_address(),
+            settings.sender_domain(),
+        )
+        index = previewing.previews(run, conn, args.members, load_segments(settings.segments_dir()))
+    print(
+        f"{campaign.campaign_id} on {day}: previews of {len(campaign.variants)} variant(s) at {index}"
+    )
+    return 0
+
+
 def _campaign_reset(args: argparse.Namespace) -> int:
     """Drop a day's plans of which nothing was exported, so the campaigns are planned afresh."""
     from datetime import date
@@ -409,6 +453,15 @@ def main(argv: list[str] | None = None) -> int:
     count.add_argument("--campaign", required=True, help="the campaign id")
     count.add_argument("--date", help="the send date, YYYY-MM-DD; default: the as-of date")
     count.set_defaults(func=_campaign_count)
+    preview = campaign_sub.add_parser(
+        "preview",
+        help="HTML and text previews of each variant on real members of one campaign's"
+        " audience, plus its member with the least data; planning and sending nothing",
+    )
+    preview.add_argument("--campaign", required=True, help="the campaign id")
+    preview.add_argument("--members", type=int, default=3, help="members to preview (default 3)")
+    preview.add_argument("--date", help="the send date, YYYY-MM-DD; default: the as-of date")
+    preview.set_defaults(func=_campaign_preview)
     reset = campaign_sub.add_parser(
         "reset", help="drop a day's plans of which nothing was exported yet"
     )

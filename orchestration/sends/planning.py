@@ -97,6 +97,29 @@ def count(
     return dict(rows)
 
 
+def audience_for_preview(
+    conn: duckdb.DuckDBPyConnection,
+    campaign: Campaign,
+    send_date: date,
+    caps: FrequencyCaps,
+    library: list[Segment] = (),
+) -> None:
+    """The temp table `preview_people`: who the campaign would mail on `send_date`, or, if
+    the guards leave no one, everyone its rule selects (a preview needs someone)."""
+    _select_audience(conn, campaign, library)
+    _guard(conn, campaign, send_date, caps, incremental=False)
+    conn.execute(
+        f"create or replace temp table preview_people as select person_id from guarded"
+        f" where reason is null and variant <> '{HOLDOUT}'"
+    )
+    if not conn.execute("select count(*) from preview_people").fetchall()[0][0]:
+        conn.execute(
+            "create or replace temp table preview_people as select person_id from audience"
+        )
+    for table in ("guarded", "recent_sends", "audience"):
+        conn.execute(f"drop table {table}")
+
+
 def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, library) -> None:
     """The temp table `audience`: everyone the campaign's rule selects, before any guard."""
     columns = email_schema.create_segment_base(conn)

@@ -1,4 +1,5 @@
-"""Previews of a campaign's variants on real profiles, for a person to look at."""
+"""Previews of a campaign's variants on real members of its audience, for a person to look
+at before or after the send."""
 
 from __future__ import annotations
 
@@ -7,30 +8,57 @@ from pathlib import Path
 import duckdb
 
 from email_render.export import render_send, write_previews
+from orchestration.sends import planning
 from orchestration.sends.exporting import CampaignRun
 
+MEMBERS = 3
 
-def previews(run: CampaignRun, conn: duckdb.DuckDBPyConnection) -> Path:
-    """One preview per variant and lifecycle segment, from real profiles, plus the profiles
-    with the least data (no first name, no products) so fallbacks can be seen."""
+
+def previews(
+    run: CampaignRun,
+    conn: duckdb.DuckDBPyConnection,
+    members: int = MEMBERS,
+    library=(),
+    caps: planning.FrequencyCaps | None = None,
+) -> Path:
+    """One preview per variant for each of `members` people the campaign mails that day,
+    plus the member with the least data (no first name, no products) so fallbacks show.
+    People come from the day's plan, or, with no plan yet, from the audience after the
+    send guards; if no one passes them, from the audience as its rule selects it."""
     campaign, renderer, send_date, out_dir = run.campaign, run.renderer, run.send_date, run.out_dir
-    recipient_extra, sender, domain = run.recipient_extra, run.sender, run.domain
+    key = [campaign.campaign_id, send_date]
+    planned = conn.execute(
+        "select count(*) from email.send_plan where campaign_id = ? and send_date = ?", key
+    ).fetchall()[0][0]
+    if planned:
+        conn.execute(
+            "create or replace temp table preview_people as select person_id from email.send_plan"
+            " where campaign_id = ? and send_date = ? and variant <> 'holdout'",
+            key,
+        )
+    else:
+        planning.audience_for_preview(
+            conn, campaign, send_date, caps or planning.FrequencyCaps.from_settings(), library
+        )
     rows = conn.execute(
         """
-        with candidates as (
-            select a.*, c.lifecycle_stage,
-                row_number() over (partition by c.lifecycle_stage order by a.person_id) as n,
+        with members as (
+            select a.*,
+                row_number() over (order by md5(a.person_id)) as n,
                 row_number() over (
-                    order by (a.first_name is null)::int + (len(coalesce(a.products, [])) = 0)::int desc, a.person_id
+                    order by (a.first_name is null)::int + (len(coalesce(a.products, [])) = 0)::int desc,
+                        a.person_id
                 ) as sparse_rank
             from email.send_audience as a
-            join marts.dim_customers as c on a.person_id = c.person_id
+            join preview_people as p on a.person_id = p.person_id
         )
-        select * from candidates where n = 1 or sparse_rank = 1 order by lifecycle_stage, person_id
-        """
+        select * from members where n <= ? or sparse_rank = 1 order by n
+        """,
+        [members],
     )
     names = [d[0] for d in rows.description]
     samples = [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+    conn.execute("drop table preview_people")
     day = send_date.isoformat()
     pages = []
     for variant in campaign.variants:
@@ -41,8 +69,8 @@ def previews(run: CampaignRun, conn: duckdb.DuckDBPyConnection) -> Path:
                 "cart_items": sample["cart_items"] or [],
                 "browsed_items": sample.get("browsed_items") or [],
             }
-            recipient.update(recipient_extra(recipient))
-            record, _ = render_send(renderer, recipient, variant.name, day, sender, domain)
-            label = sample["lifecycle_stage"] if sample["n"] == 1 else "least_data"
+            recipient.update(run.recipient_extra(recipient))
+            record, _ = render_send(renderer, recipient, variant.name, day, run.sender, run.domain)
+            label = f"member {sample['n']}" if sample["n"] <= members else "least data"
             pages.append((variant.name, label, record))
-    return write_previews(out_dir, f"{campaign.name} · {day}", pages)
+    return write_previews(out_dir, f"{campaign.name} · {day}", pages, run.sender)

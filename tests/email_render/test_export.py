@@ -114,6 +114,16 @@ def test_message_archives_read_back_whole_with_private_modes(classic_format, mon
             assert stat.S_IMODE(info.external_attr >> 16) == 0o600
 
 
+def _page(person_id: str, name: str) -> dict:
+    return {
+        "person_id": person_id,
+        "subject": f"For {name}",
+        "preheader": "",
+        "html": f"Hi {name}",
+        "text": f"Hi {name}, in plain text",
+    }
+
+
 def test_removing_a_person_scrubs_their_messages_upload_lines_and_previews(tmp_path):
     run = tmp_path / "weekly-picks" / "2026-10-31"
     (run / "eml").mkdir(parents=True)
@@ -131,8 +141,8 @@ def test_removing_a_person_scrubs_their_messages_upload_lines_and_previews(tmp_p
         run,
         "Weekly picks",
         [
-            ("a", "new", {"person_id": "p1", "subject": "For Ann", "html": "Hi Ann"}),
-            ("a", "vip", {"person_id": "p2", "subject": "For Bob", "html": "Hi Bob"}),
+            ("a", "new", _page("p1", "Ann")),
+            ("a", "vip", _page("p2", "Bob")),
         ],
     )
     changed = export.remove_people(tmp_path, {"p1"}, {"ann@example.com"})

@@ -651,6 +651,34 @@ def test_a_broken_journey_stops_alone_and_the_others_go_on(pipeline, tmp_path):
     assert {"welcome", "cart-abandonment", "browse-abandonment", "post-purchase"} <= set(ran)
 
 
+def test_previews_are_drawn_from_the_campaigns_own_audience_even_when_it_is_not_due(
+    pipeline, capsys
+):
+    from orchestration import cli
+
+    with duckdb.connect(str(pipeline["root"] / "warehouse.duckdb"), read_only=True) as conn:
+        as_of = conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0].date()
+        candidates = {
+            r[0]
+            for r in conn.execute(
+                "select person_id from marts.customer_segments"
+                " where segment_name = 'win_back_candidates'"
+            ).fetchall()
+        }
+    # win-back goes out on Tuesdays and Saturdays: preview it for a Wednesday.
+    wednesday = as_of + pd.Timedelta(days=(2 - as_of.weekday()) % 7 or 7)
+    assert (
+        cli.main(["campaign", "preview", "--campaign", "win-back", "--date", str(wednesday)]) == 0
+    )
+    assert "previews of 2 variant(s)" in capsys.readouterr().out
+    out_dir = pipeline["root"] / "exports" / "win-back" / wednesday.isoformat()
+    samples = json.loads((out_dir / "previews" / "samples.json").read_text())
+    previewed = {page["person_id"] for page in samples["pages"]}
+    assert previewed and previewed <= candidates
+    assert {page["segment"] for page in samples["pages"]} >= {"member 1", "least data"}
+    assert (out_dir / "previews" / "a__member_1.txt").read_text().strip()
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
