@@ -24,6 +24,7 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateError,
+    TemplateSyntaxError,
     meta,
     nodes,
     select_autoescape,
@@ -123,11 +124,17 @@ class Renderer:
         self.campaign = campaign
         self._utm = urlencode(campaign.utm)
         self._tracked_urls: dict[str | None, str | None] = {}
-        self._html = self._html_env.get_template(f"{campaign.template}.html")
-        self._text = self._text_env.get_template(f"{campaign.template}.txt")
-        self._subjects = {v.name: self._text_env.from_string(v.subject) for v in campaign.variants}
+        try:
+            self._html = self._html_env.get_template(f"{campaign.template}.html")
+            self._text = self._text_env.get_template(f"{campaign.template}.txt")
+        except TemplateSyntaxError as error:
+            raise CampaignError(
+                f"{campaign.source_path}: field 'template': template '{error.name}', line"
+                f" {error.lineno}: {error.message}"
+            ) from error
+        self._subjects = {v.name: self._line(i, "subject") for i, v in enumerate(campaign.variants)}
         self._preheaders = {
-            v.name: self._text_env.from_string(v.preheader) for v in campaign.variants
+            v.name: self._line(i, "preheader") for i, v in enumerate(campaign.variants)
         }
         # Both lines in one render, split at a NUL: each render has a fixed cost in Jinja.
         self._both_lines = {
@@ -148,6 +155,15 @@ class Renderer:
         self._lines: dict[tuple, tuple[str, str]] = {}
         # The sandbox's globals (range, dict, ...), merged into each email's context once.
         self._globals = dict(self._html.globals)
+
+    def _line(self, index: int, part: str) -> Template:
+        """A subject or preheader compiled, or an error naming the variant and the part."""
+        try:
+            return self._text_env.from_string(getattr(self.campaign.variants[index], part))
+        except TemplateSyntaxError as error:
+            raise CampaignError(
+                f"{self.campaign.source_path}: field 'variants[{index}].{part}': {error.message}"
+            ) from error
 
     def validate(self, fields: set[str], item_fields: dict[str, set[str]] | None = None) -> None:
         """Fail, naming the campaign file and the template or variant, if anything uses a name

@@ -142,6 +142,20 @@ def test_validation_finds_item_attributes_no_product_has_before_any_send():
         )
 
 
+def test_a_jinja_syntax_error_names_the_file_and_the_variant_or_template(tmp_path):
+    with pytest.raises(CampaignError) as error:
+        Renderer(_campaign(subject="{{ first_name "))
+    assert str(error.value).startswith("campaigns/weekly.yaml: field 'variants[0].subject': ")
+    (tmp_path / "broken.html").write_text("<p>\n{% if first_name %}Hi\n</p>\n")
+    (tmp_path / "broken.txt").write_text("Hi\n")
+    with pytest.raises(CampaignError) as error:
+        Renderer(_campaign(template="broken"), templates_dir=tmp_path)
+    assert str(error.value).startswith(
+        "campaigns/weekly.yaml: field 'template': template 'broken.html', line "
+    )
+    assert "Unexpected end of template" in str(error.value)
+
+
 def test_templates_cannot_reach_python_internals():
     renderer = Renderer(_campaign(subject="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
     with pytest.raises(CampaignError) as error:
