@@ -23,6 +23,7 @@ is reported at once.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -146,7 +147,9 @@ def _parse(path: Path, index: int, entry) -> Segment:
 
 def declared_values(models_dir: Path, model: str = "dim_customers") -> dict[str, tuple]:
     """The values the dbt project accepts for each column of `model` that has an
-    accepted_values test: a rule comparing such a column to anything else matches no one."""
+    accepted_values test, or a relationships test to a seed (its column's values): a rule
+    comparing such a column to anything else matches no one."""
+    seeds = models_dir.parent / "seeds"
     values: dict[str, tuple] = {}
     for path in sorted(models_dir.rglob("*.yml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -155,11 +158,27 @@ def declared_values(models_dir: Path, model: str = "dim_customers") -> dict[str,
                 continue
             for column in node.get("columns") or []:
                 for test in column.get("data_tests") or []:
-                    accepted = test.get("accepted_values") if isinstance(test, dict) else None
-                    if accepted:
-                        arguments = accepted.get("arguments", accepted)
-                        values[column["name"].lower()] = tuple(arguments["values"])
+                    if not isinstance(test, dict):
+                        continue
+                    name = column["name"].lower()
+                    if "accepted_values" in test:
+                        arguments = test["accepted_values"].get(
+                            "arguments", test["accepted_values"]
+                        )
+                        values[name] = tuple(arguments["values"])
+                    elif "relationships" in test:
+                        arguments = test["relationships"].get("arguments", test["relationships"])
+                        seed = re.fullmatch(r"ref\('(\w+)'\)", arguments["to"])
+                        if seed and (seeds / f"{seed.group(1)}.csv").exists():
+                            values[name] = _seed_column(
+                                seeds / f"{seed.group(1)}.csv", arguments["field"]
+                            )
     return values
+
+
+def _seed_column(path: Path, column: str) -> tuple:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return tuple(row[column] for row in csv.DictReader(fh))
 
 
 def compile_condition(
@@ -288,6 +307,14 @@ def _relative(op: str, value, name: str, kind: str, column: str, context: _Conte
     return f"({column} < ?)", [cutoff]
 
 
+def _is_iso_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _comparison(rule: dict, context: _Context, fail):
     columns = context.columns
     name = rule["field"]
@@ -320,11 +347,18 @@ def _comparison(rule: dict, context: _Context, fail):
         elif isinstance(v, str):
             if numeric or kind == "boolean":
                 fail(f"{op} {v!r} does not fit field {name!r} of type {kind}")
+            if kind.startswith(("timestamp", "date")) and not _is_iso_time(v):
+                fail(
+                    f"{op} {v!r} is not a date or time for field {name!r} of type {kind}:"
+                    " write 2026-06-30 or 2026-06-30 12:00, or use within_days"
+                )
             known = context.known_values.get(name.lower())
             if known and v not in known:
+                listed = ", ".join(map(str, known[:12]))
+                more = f", ... ({len(known)} in all)" if len(known) > 12 else ""
                 fail(
                     f"{op} {v!r}: {name!r} is never {v!r}{_did_you_mean(v, known)};"
-                    f" its values are {', '.join(map(str, known))}"
+                    f" its values are {listed}{more}"
                 )
         else:
             fail(f"{op} takes a number, text or true/false, got {v!r}")

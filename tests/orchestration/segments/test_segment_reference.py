@@ -32,7 +32,11 @@ def test_the_reference_lists_every_operator_and_every_field_with_its_values():
     for name, data_type in _customer_view_columns().items():
         row = re.search(rf"^\| `{name}` \| {re.escape(data_type)} \| ([^|]*)\|", doc, re.MULTILINE)
         assert row, f"{name} is not documented with its type"
-        assert all(f"`{v}`" in row.group(1) for v in known.get(name, ())), name
+        values = known.get(name, ())
+        if len(values) > 20:  # a seed's list: the page names the seed
+            assert "seed" in row.group(1), name
+        else:
+            assert all(f"`{v}`" in row.group(1) for v in values), name
 
 
 def test_the_reference_example_compiles_against_the_customer_view():

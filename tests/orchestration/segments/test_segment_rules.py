@@ -203,6 +203,28 @@ def test_a_value_a_column_never_takes_is_an_error_with_the_value_it_probably_mea
         [_segment("gold", {"field": "loyalty_tier", "eq": "gold"})], columns, "people", known
     )
     assert compiled.params == ["gold", "gold"]
+    # Country codes come from the countries seed the staging models map exports to.
+    with pytest.raises(SegmentError, match=r"'country_code' is never 'UK'; .*\(250 in all\)"):
+        compile_segments(
+            [_segment("uk", {"field": "country_code", "eq": "UK"})],
+            {**columns, "country_code": "VARCHAR"},
+            "people",
+            known,
+        )
+
+
+def test_a_date_that_is_not_a_date_is_an_error_not_a_warehouse_conversion_failure():
+    with pytest.raises(SegmentError, match="'since_spring' is not a date or time"):
+        compile_segments(
+            [_segment("x", {"field": "signed_up_at", "gte": "since_spring"})],
+            {**COLUMNS, "signed_up_at": "TIMESTAMP"},
+            "people",
+        )
+    compile_segments(
+        [_segment("x", {"field": "signed_up_at", "gte": "2026-03-01"})],
+        {**COLUMNS, "signed_up_at": "TIMESTAMP"},
+        "people",
+    )
 
 
 def test_relative_windows_count_back_from_the_as_of_date_not_from_today():
