@@ -367,6 +367,88 @@ def _campaign_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_test_send(args: argparse.Namespace) -> int:
+    """Render a campaign with chosen people's data (or a member's) as .eml files in a folder,
+    addressed to seed addresses if given, and deliver those over SMTP on request; nothing is
+    planned or written to the ledger, and no customer is mailed outside the send guards."""
+    from datetime import date
+    from pathlib import Path
+
+    from email_render.batch import RecipientExtras, recipients
+    from email_render.campaign import read_campaigns
+    from email_render.delivery import SmtpSettings, deliver
+    from email_render.export import render_send
+    from email_render.render import TEMPLATES_DIR, Renderer
+    from orchestration import warehouse as warehouse_tables
+    from orchestration.sends import email_schema
+
+    if not args.person and not args.to:
+        print("name --person ID (their own data) or --to ADDRESS (a member's data), or both")
+        return 2
+    if args.smtp and not args.to:
+        print("--smtp delivers only to --to seed addresses: a test never mails a customer")
+        return 2
+    bad = [a for a in args.to if not _is_email(a)]
+    if bad:
+        print(f"not an email address: {', '.join(map(repr, bad))}")
+        return 2
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    campaign = next((c for c in campaigns if c.campaign_id == args.campaign), None)
+    if campaign is None:
+        known = ", ".join(sorted(c.campaign_id for c in campaigns)) or "none"
+        print(f"no campaign {args.campaign!r} among the files that load ({known})")
+        for problem in broken.values():
+            print(problem)
+        return 1
+    with _warehouse(read_only=True) as conn:
+        day = date.fromisoformat(args.date) if args.date else warehouse_tables.as_of(conn).date()
+        renderer = Renderer(campaign)
+        renderer.validate(*email_schema.audience_fields(conn))
+        wanted = list(args.person) or [None]
+        table = conn.sql(
+            "select * from email.send_audience where person_id in (select unnest(?))"
+            " or (? and person_id = (select min(person_id) from email.send_audience))",
+            params=[wanted, not args.person],
+        ).to_arrow_table()
+    extra = RecipientExtras(
+        f"test-{campaign.campaign_id}", settings.postal_address(), settings.unsubscribe_base_url()
+    )
+    people = recipients(table.to_pylist(), extra)
+    missing = sorted(set(args.person) - {p["person_id"] for p in people})
+    if missing:
+        print(f"not in email.send_audience: {', '.join(missing)}")
+        return 1
+    if args.to:
+        sends = [(person, address) for person in people for address in args.to]
+    else:
+        sends = [(person, person["email"]) for person in people]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    messages = []
+    for person, address in sends:
+        for variant in campaign.variants:
+            record, eml = render_send(
+                renderer,
+                {**person, "email": address},
+                variant.name,
+                day.isoformat(),
+                settings.sender_address(),
+                settings.sender_domain(),
+            )
+            name = f"{campaign.campaign_id}__{variant.name}__{person['person_id']}__{address}.eml"
+            (out / name).write_bytes(eml)
+            messages.append((name, address, eml))
+    print(f"{len(messages)} test message(s) of {campaign.campaign_id} in {out}; none in the ledger")
+    if args.smtp:
+        smtp = settings.smtp()
+        if smtp is None:
+            print("--smtp needs MAILPIPE_SMTP_HOST (see .env.example)")
+            return 2
+        sent = list(deliver(SmtpSettings(**smtp), settings.sender_address(), messages))
+        print(f"{len(sent)} delivered over SMTP to {smtp['host']}")
+    return 0
+
+
 def _campaign_reset(args: argparse.Namespace) -> int:
     """Drop a day's plans of which nothing was exported, so the campaigns are planned afresh."""
     from datetime import date
@@ -462,6 +544,22 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("--members", type=int, default=3, help="members to preview (default 3)")
     preview.add_argument("--date", help="the send date, YYYY-MM-DD; default: the as-of date")
     preview.set_defaults(func=_campaign_preview)
+    test_send = campaign_sub.add_parser(
+        "test-send",
+        help="render each variant for chosen people, or a member's data to seed addresses, as"
+        " .eml files (and over SMTP with --smtp); never planned, never in the ledger",
+    )
+    test_send.add_argument("--campaign", required=True, help="the campaign id")
+    test_send.add_argument(
+        "--person", action="append", default=[], help="a person_id to render for (repeatable)"
+    )
+    test_send.add_argument(
+        "--to", action="append", default=[], help="a seed address to send a member's email to"
+    )
+    test_send.add_argument("--out", required=True, help="folder for the .eml files")
+    test_send.add_argument("--date", help="the send date, YYYY-MM-DD; default: the as-of date")
+    test_send.add_argument("--smtp", action="store_true", help="also deliver over MAILPIPE_SMTP_*")
+    test_send.set_defaults(func=_campaign_test_send)
     reset = campaign_sub.add_parser(
         "reset", help="drop a day's plans of which nothing was exported yet"
     )

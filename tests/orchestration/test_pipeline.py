@@ -679,6 +679,33 @@ def test_previews_are_drawn_from_the_campaigns_own_audience_even_when_it_is_not_
     assert (out_dir / "previews" / "a__member_1.txt").read_text().strip()
 
 
+def test_a_test_send_renders_a_members_data_to_seed_addresses_and_touches_no_ledger(
+    pipeline, tmp_path, capsys
+):
+    from email import message_from_bytes
+
+    from orchestration import cli
+
+    warehouse_file = str(pipeline["root"] / "warehouse.duckdb")
+    with duckdb.connect(warehouse_file, read_only=True) as conn:
+        ledger = conn.execute("select count(*) from email.send_ledger").fetchone()[0]
+        person, first_name = conn.execute(
+            "select person_id, first_name from email.send_audience"
+            " where first_name is not null order by person_id limit 1"
+        ).fetchone()
+    args = ["campaign", "test-send", "--campaign", "weekly-picks", "--person", person]
+    assert cli.main([*args, "--to", "seed@example.com", "--out", str(tmp_path)]) == 0
+    assert "2 test message(s)" in capsys.readouterr().out
+    files = sorted(tmp_path.glob("*.eml"))
+    assert [f.name.split("__")[1] for f in files] == ["a", "b"]
+    message = message_from_bytes(files[0].read_bytes())
+    assert message["To"] == "seed@example.com"
+    assert first_name in message["Subject"]
+    with duckdb.connect(warehouse_file, read_only=True) as conn:
+        assert conn.execute("select count(*) from email.send_ledger").fetchone()[0] == ledger
+    assert cli.main([*args, "--smtp", "--out", str(tmp_path)]) == 2
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
