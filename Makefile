@@ -17,7 +17,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui mlflow bench bench-load bench-ml bench-export bench-identity lint manifest dagster-home clean
+.PHONY: help install demo test ui mlflow bench bench-load bench-ml bench-export bench-identity lint manifest dagster-home clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,8 @@ dagster-home:
 
 demo: manifest dagster-home
 	$(BIN)/python -m orchestration generate --customers $(CUSTOMERS) --seed $(SEED)
-	$(BIN)/dagster asset materialize --select '*' -m orchestration.definitions
+	PYTHONWARNINGS='ignore:Function `asset_materialize_command` is superseded:FutureWarning' \
+		$(BIN)/dagster asset materialize --select '*' -m orchestration.definitions
 	$(BIN)/python -m orchestration where
 	$(BIN)/python -m orchestration evaluate-identity
 
@@ -78,3 +79,17 @@ lint: manifest
 
 clean:
 	rm -rf data dbt_project/target great_expectations/uncommitted
+
+help:
+	@echo "make demo            install, generate demo data, materialize every asset, say where results are"
+	@echo "make test            install, lint, run the whole test suite"
+	@echo "make ui              the Dagster UI on http://127.0.0.1:3000"
+	@echo "make mlflow          the MLflow UI on http://127.0.0.1:5000"
+	@echo "make bench           time and memory per stage (CUSTOMERS=N for the scale)"
+	@echo "make bench-load      generate and load next to DuckDB reading the same files"
+	@echo "make bench-identity  identity resolution at a million CRM records"
+	@echo "make bench-ml        model training and scoring alone"
+	@echo "make bench-export    one campaign's export to RECIPIENTS recipients"
+	@echo "make lint            ruff and sqlfluff"
+	@echo "make clean           remove generated data, dbt target and GX output"
+	@echo "python -m orchestration --help   generate, where, evaluate-identity, campaign, forget, access"

@@ -1,5 +1,7 @@
 """The Dagster code location of the pipeline (loaded by workspace.yaml)."""
 
+import warnings
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
@@ -12,6 +14,9 @@ from orchestration.resources import MlflowTracking
 
 def build_definitions() -> dg.Definitions:
     settings.disable_telemetry()
+    # Dagster passes `owners` to every sensor it rebuilds and warns of its own beta parameter
+    # on each run; it says nothing a user of this project can act on.
+    warnings.filterwarnings("ignore", message="Parameter `owners`", category=dg.BetaWarning)
     settings.configure_dbt_selection()
     return dg.Definitions(
         assets=[
