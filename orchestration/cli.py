@@ -217,7 +217,7 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     import duckdb
 
     from email_render.campaign import CampaignError, read_campaigns
-    from email_render.journeys import load_journeys
+    from email_render.journeys import read_journeys
     from email_render.render import TEMPLATES_DIR, Renderer
     from orchestration import warehouse as warehouse_tables
     from orchestration.segments.rules import (
@@ -230,12 +230,9 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     from orchestration.sends import email_schema
 
     campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    problems = list(broken.values())
-    journeys, library = [], []
-    try:
-        journeys = load_journeys(settings.journeys_dir(), TEMPLATES_DIR)
-    except CampaignError as error:
-        problems.append(str(error))
+    journeys, broken_journeys = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    problems = [*broken.values(), *broken_journeys.values()]
+    library = []
     try:
         library = load_segments(settings.segments_dir())
     except SegmentError as error:
@@ -243,7 +240,7 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     warehouse_path = settings.warehouse_path()
     checked_against = "the files only: no warehouse yet (make demo, or materialize the assets)"
     if warehouse_path.exists():
-        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        with _warehouse(read_only=True) as conn:
             try:
                 fields = email_schema.audience_fields(conn)
                 columns = email_schema.create_segment_base(conn)
@@ -283,28 +280,33 @@ def _campaign_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _one_campaign(campaign_id: str):
+    """The campaign of that id, or None after saying which load and what is broken."""
+    from email_render.campaign import read_campaigns
+    from email_render.render import TEMPLATES_DIR
+
+    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    campaign = next((c for c in campaigns if c.campaign_id == campaign_id), None)
+    if campaign is None:
+        known = ", ".join(sorted(c.campaign_id for c in campaigns)) or "none"
+        print(f"no campaign {campaign_id!r} among the files that load ({known})")
+        for problem in broken.values():
+            print(problem)
+    return campaign
+
+
 def _campaign_count(args: argparse.Namespace) -> int:
     """A campaign's audience now: who would be mailed, held out, or left out and why."""
     from datetime import date
 
-    import duckdb
-
-    from email_render.campaign import read_campaigns
-    from email_render.render import TEMPLATES_DIR
     from orchestration import warehouse
     from orchestration.segments.rules import load_segments
     from orchestration.sends import planning
 
-    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    by_id = {c.campaign_id: c for c in campaigns}
-    if args.campaign not in by_id:
-        known = ", ".join(sorted(by_id)) or "none"
-        print(f"no campaign {args.campaign!r} among the files that load ({known})")
-        for problem in broken.values():
-            print(problem)
+    campaign = _one_campaign(args.campaign)
+    if campaign is None:
         return 1
-    campaign = by_id[args.campaign]
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+    with _warehouse(read_only=True) as conn:
         day = date.fromisoformat(args.date) if args.date else warehouse.as_of(conn).date()
         counts = planning.count(
             conn,
@@ -328,19 +330,13 @@ def _campaign_preview(args: argparse.Namespace) -> int:
     from datetime import date
 
     from email_render.batch import RecipientExtras
-    from email_render.campaign import read_campaigns
-    from email_render.render import TEMPLATES_DIR, Renderer
+    from email_render.render import Renderer
     from orchestration import warehouse as warehouse_tables
     from orchestration.segments.rules import load_segments
     from orchestration.sends import email_schema, exporting, previewing
 
-    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    campaign = next((c for c in campaigns if c.campaign_id == args.campaign), None)
+    campaign = _one_campaign(args.campaign)
     if campaign is None:
-        known = ", ".join(sorted(c.campaign_id for c in campaigns)) or "none"
-        print(f"no campaign {args.campaign!r} among the files that load ({known})")
-        for problem in broken.values():
-            print(problem)
         return 1
     # Writes the preview pages under the exports, where an erasure finds them.
     with _warehouse(read_only=True) as conn:
@@ -375,10 +371,9 @@ def _campaign_test_send(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from email_render.batch import RecipientExtras, recipients
-    from email_render.campaign import read_campaigns
     from email_render.delivery import SmtpSettings, deliver
     from email_render.export import render_send
-    from email_render.render import TEMPLATES_DIR, Renderer
+    from email_render.render import Renderer
     from orchestration import warehouse as warehouse_tables
     from orchestration.sends import email_schema
 
@@ -392,13 +387,8 @@ def _campaign_test_send(args: argparse.Namespace) -> int:
     if bad:
         print(f"not an email address: {', '.join(map(repr, bad))}")
         return 2
-    campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    campaign = next((c for c in campaigns if c.campaign_id == args.campaign), None)
+    campaign = _one_campaign(args.campaign)
     if campaign is None:
-        known = ", ".join(sorted(c.campaign_id for c in campaigns)) or "none"
-        print(f"no campaign {args.campaign!r} among the files that load ({known})")
-        for problem in broken.values():
-            print(problem)
         return 1
     with _warehouse(read_only=True) as conn:
         day = date.fromisoformat(args.date) if args.date else warehouse_tables.as_of(conn).date()
@@ -453,12 +443,10 @@ def _campaign_reset(args: argparse.Namespace) -> int:
     """Drop a day's plans of which nothing was exported, so the campaigns are planned afresh."""
     from datetime import date
 
-    import duckdb
-
     from orchestration.sends import planning
 
     day = date.fromisoformat(args.date)
-    with duckdb.connect(str(settings.warehouse_path())) as conn:
+    with _warehouse(read_only=False) as conn:
         planned = [
             row[0]
             for row in conn.execute(
