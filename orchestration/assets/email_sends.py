@@ -183,7 +183,7 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
         f"{campaign.campaign_id}: {result.exported_now} exported now, {result.already_exported}"
         f" earlier, {result.holdout} held out, excluded {result.exclusions}"
     )
-    return result, seconds, previewing.previews(run, conn)
+    return result, seconds, previewing.previews(run, conn, library=library, caps=caps)
 
 
 def _run_journey(context, conn, journey, as_of, fields, caps) -> journey_state.JourneyRun:

@@ -555,6 +555,15 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
     (campaigns / "unknown_name.yaml").write_text(
         variant_of("unknown-name", "first_name or 'Hello'", "frist_name or 'Hello'")
     )
+    # Sound, but every member fails the consent guard: not sent, and not broken either.
+    (campaigns / "nobody_mailable.yaml").write_text(
+        variant_of(
+            "nobody-mailable",
+            "schedule: {every: day}",
+            "schedule: {every: day}\naudience: {all: [{segment: win_back_candidates},"
+            " {field: has_marketing_consent, is: false}]}",
+        )
+    )
     (campaigns / "attribute_typo.yaml").write_text(
         variant_of(
             "attribute-typo", "products[0].product_name }} and", "products[0].product_nme }} and"
@@ -603,7 +612,7 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
         if e.asset_key.path == ["campaign_sends"]
     )
     sent = materialized.materialization.metadata["campaigns_sent"].value
-    assert "weekly-picks" in sent and "render-error" not in sent
+    assert "weekly-picks" in sent and "render-error" not in sent and "nobody-mailable" in sent
     with duckdb.connect(str(pipeline["root"] / "warehouse.duckdb"), read_only=True) as conn:
         left = conn.execute(
             "select count(*) from email.send_plan where campaign_id = 'render-error'"
