@@ -161,6 +161,8 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
     preview index, or None."""
     renderer = Renderer(campaign)
     renderer.validate(*fields)
+    if campaign.audience:
+        planning.audience_condition(conn, campaign, library)
     if not campaign.is_due(send_date):
         context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
         return None

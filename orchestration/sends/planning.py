@@ -120,34 +120,42 @@ def audience_for_preview(
         conn.execute(f"drop table {table}")
 
 
-def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, library) -> None:
-    """The temp table `audience`: everyone the campaign's rule selects, before any guard."""
+def audience_condition(
+    conn: duckdb.DuckDBPyConnection, campaign: Campaign, library
+) -> tuple[str, list]:
+    """The campaign's audience rule as SQL over the segment base, checked against the
+    customer view: an unknown field, segment or value is an error naming the file, on any
+    day, not only the day the campaign is due."""
     columns = email_schema.create_segment_base(conn)
     as_of = (
         warehouse.as_of(conn).to_pydatetime()
         if warehouse.table_exists(conn, "marts", "pipeline_as_of")
         else None
     )
+    return compile_condition(
+        campaign.audience,
+        columns,
+        list(library),
+        campaign.source_path,
+        f"campaign '{campaign.campaign_id}'",
+        "audience",
+        declared_values(settings.dbt_project_dir() / "models"),
+        as_of,
+    )
+
+
+def _select_audience(conn: duckdb.DuckDBPyConnection, campaign: Campaign, library) -> None:
+    """The temp table `audience`: everyone the campaign's rule selects, before any guard."""
     if campaign.audience:
-        condition, params = compile_condition(
-            campaign.audience,
-            columns,
-            list(library),
-            campaign.source_path,
-            f"campaign '{campaign.campaign_id}'",
-            "audience",
-            declared_values(settings.dbt_project_dir() / "models"),
-            as_of,
-        )
-        conn.execute(
-            f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
-            f" where coalesce({condition}, false)",
-            params,
-        )
+        condition, params = audience_condition(conn, campaign, library)
     else:
-        conn.execute(
-            f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
-        )
+        email_schema.create_segment_base(conn)
+        condition, params = "true", []
+    conn.execute(
+        f"create or replace temp table audience as select person_id from {email_schema.SEGMENT_BASE}"
+        f" where coalesce({condition}, false)",
+        params,
+    )
 
 
 def drop_unsent_plan(conn: duckdb.DuckDBPyConnection, campaign_id: str, send_date: date) -> bool:

@@ -564,6 +564,20 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
             " {field: has_marketing_consent, is: false}]}",
         )
     )
+    # Due on another weekday than the run's: its typo is reported all the same.
+    with duckdb.connect(str(pipeline["root"] / "warehouse.duckdb"), read_only=True) as conn:
+        as_of = conn.execute("select as_of_at from marts.pipeline_as_of").fetchone()[0]
+    other_day = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[
+        (as_of.weekday() + 1) % 7
+    ]
+    (campaigns / "not_due_typo.yaml").write_text(
+        variant_of(
+            "not-due-typo",
+            "schedule: {every: day}",
+            f"schedule: {{every: week, days: [{other_day}]}}\n"
+            "audience: {segment: win_back_candidatez}",
+        )
+    )
     (campaigns / "attribute_typo.yaml").write_text(
         variant_of(
             "attribute-typo", "products[0].product_name }} and", "products[0].product_nme }} and"
@@ -596,8 +610,15 @@ def test_a_broken_campaign_fails_alone_and_the_others_are_sent(pipeline, tmp_pat
     broken = check.metadata["broken"].value
     assert set(broken) == {
         str(campaigns / name)
-        for name in ("typo.yaml", "unknown_name.yaml", "attribute_typo.yaml", "render_error.yaml")
+        for name in (
+            "typo.yaml",
+            "unknown_name.yaml",
+            "attribute_typo.yaml",
+            "render_error.yaml",
+            "not_due_typo.yaml",
+        )
     }
+    assert "did you mean 'win_back_candidates'?" in broken[str(campaigns / "not_due_typo.yaml")]
     assert "did you mean 'holdout_share'?" in broken[str(campaigns / "typo.yaml")]
     assert "frist_name" in broken[str(campaigns / "unknown_name.yaml")]
     assert (
