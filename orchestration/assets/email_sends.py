@@ -77,6 +77,16 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
+def _progress_log(context, campaign_id: str):
+    """Log export progress about every tenth of the batches, and the last one."""
+
+    def log(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            context.log.info(f"{campaign_id}: {done:,} of {total:,} batches exported")
+
+    return log
+
+
 def _recipient_extras(campaign_id: str) -> RecipientExtras:
     return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
 
@@ -173,7 +183,7 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
     planning.check_frozen_plan(conn, campaign, send_date)
     started = time.perf_counter()
     run = exporting.CampaignRun(campaign, renderer, send_date, out_dir, extra, sender, domain)
-    result = exporting.export(run, conn)
+    result = exporting.export(run, conn, progress=_progress_log(context, campaign.campaign_id))
     seconds = time.perf_counter() - started
     if settings.smtp() is not None:
         smtp = SmtpSettings(**settings.smtp())
@@ -208,7 +218,9 @@ def _run_journey(context, conn, journey, as_of, fields, caps) -> journey_state.J
         export_run = exporting.CampaignRun(
             step.campaign, renderer, send_date, out_dir, extra, sender, domain
         )
-        exporting.export(export_run, conn)
+        exporting.export(
+            export_run, conn, progress=_progress_log(context, step.campaign.campaign_id)
+        )
         moved, _ = journey_state.advance(conn, journey, index, send_date)
         if index == len(journey.steps) - 1:
             run.completed += moved

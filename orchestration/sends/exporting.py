@@ -96,6 +96,7 @@ def export(
     conn: duckdb.DuckDBPyConnection,
     after_batch_written: Callable[[int], None] | None = None,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Export every planned send not yet in the ledger; rerunning is safe at any point.
 
@@ -105,7 +106,8 @@ def export(
     many recipients there are.
 
     after_batch_written: called after a batch's files are written and before its ledger rows
-    are committed (the riskiest moment for a crash), for tests that kill the export there."""
+    are committed (the riskiest moment for a crash), for tests that kill the export there.
+    progress: called with (batches committed, batches pending at the start) after each."""
     campaign, renderer, send_date, out_dir = run.campaign, run.renderer, run.send_date, run.out_dir
     recipient_extra, sender, domain = run.recipient_extra, run.sender, run.domain
     day = send_date.isoformat()
@@ -153,7 +155,13 @@ def export(
             return table.combine_chunks()
         return recipients(table.to_pylist(), recipient_extra)
 
+    batches_total = conn.execute(
+        f"select count(distinct p.batch_no) {PENDING_SENDS}", key
+    ).fetchall()[0][0]
+    batches_done = 0
+
     def commit(batch: RenderedBatch) -> None:
+        nonlocal batches_done
         upload.append_batch(batch.batch_no)
         if after_batch_written is not None:
             after_batch_written(batch.batch_no)
@@ -172,6 +180,9 @@ def export(
             key,
         ).fetchall()[0][0]
         conn.unregister("_sent")
+        batches_done += 1
+        if progress is not None:
+            progress(batches_done, batches_total)
 
     def committed(person_ids: list[str]) -> list[bool]:
         found = {

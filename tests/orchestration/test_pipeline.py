@@ -736,6 +736,39 @@ def test_a_test_send_renders_a_members_data_to_seed_addresses_and_touches_no_led
     assert cli.main([*args, "--smtp", "--out", str(tmp_path)]) == 2
 
 
+def test_an_export_reports_its_progress_batch_by_batch(pipeline, tmp_path):
+    import dataclasses
+    from datetime import date
+
+    from email_render.batch import RecipientExtras
+    from email_render.campaign import load_campaigns
+    from email_render.render import TEMPLATES_DIR, Renderer
+    from orchestration.sends import exporting, planning
+
+    shipped = load_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)[0]
+    campaign = dataclasses.replace(shipped, campaign_id="progress-test")
+    day = date(2026, 12, 24)
+    calls = []
+    with duckdb.connect(str(pipeline["root"] / "warehouse.duckdb")) as conn:
+        planning.plan(conn, campaign, day, planning.FrequencyCaps(50, 50), batch_size=25)
+        run = exporting.CampaignRun(
+            campaign,
+            Renderer(campaign),
+            day,
+            tmp_path / "out",
+            RecipientExtras("progress-test", "x", "https://u.example.com/"),
+            "s@example.com",
+            "example.com",
+        )
+        exporting.export(
+            run, conn, workers=1, progress=lambda done, total: calls.append((done, total))
+        )
+        conn.execute("delete from email.send_ledger where campaign_id = 'progress-test'")
+        planning.drop_unsent_plan(conn, "progress-test", day)
+    total = calls[-1][1]
+    assert total > 1 and calls == [(n, total) for n in range(1, total + 1)]
+
+
 def test_a_corrupted_mart_blocks_the_sends(pipeline):
     root = pipeline["root"]
     with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
