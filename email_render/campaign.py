@@ -11,6 +11,7 @@
     schedule: {every: week, days: [monday]}     # or {every: day}, {every: month, on_day: 1}
     # trigger: cart_abandonment                 # instead of a schedule
     utm: {utm_source: mailpipe, utm_medium: email, utm_campaign: weekly-picks}
+    priority: 0                                 # higher goes first under the frequency caps
 
 Whoever is in the audience is also checked by the send guards (consent, unsubscribes,
 bounces, complaints, valid email, frequency caps); no campaign can widen those.
@@ -45,6 +46,7 @@ CAMPAIGN_FIELDS = (
     "schedule",
     "trigger",
     "utm",
+    "priority",
 )
 VARIANT_FIELDS = ("name", "subject", "preheader", "weight")
 SCHEDULE_FIELDS = ("every", "days", "on_day")
@@ -74,6 +76,9 @@ class Campaign:
     trigger: str | None = None
     utm: dict = field(default_factory=dict)
     source_path: str = ""
+    # Under the frequency caps only mail of this priority or higher counts against a send,
+    # and scheduled campaigns are planned highest first.
+    priority: int = 0
 
     def is_due(self, day: date) -> bool:
         """Whether a scheduled campaign sends on `day`; triggered campaigns never are."""
@@ -89,6 +94,13 @@ class Campaign:
 
 def _fail(path: Path, field_name: str, message: str):
     raise CampaignError(f"{path}: field '{field_name}': {message}")
+
+
+def read_priority(data: dict, path: Path) -> int:
+    value = data.get("priority", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not -100 <= value <= 100:
+        _fail(path, "priority", f"must be a whole number from -100 to 100, got {value!r}")
+    return value
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -262,6 +274,7 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
         "holdout_share": problems.attempt(holdout_share),
         "schedule_and_trigger": problems.attempt(lambda: _schedule(data, path)),
         "utm": problems.attempt(utm),
+        "priority": problems.attempt(lambda: read_priority(data, path), 0),
     }
     problems.raise_if_any()
     schedule, trigger = fields.pop("schedule_and_trigger")

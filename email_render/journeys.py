@@ -4,6 +4,7 @@
     name: Cart reminder
     trigger: cart_abandoned        # cart_abandoned, browse_abandoned, order_placed, signed_up
     exit_on_purchase: true         # an order after entering ends the journey
+    priority: 10                   # optional: higher goes first under the frequency caps
     steps:
       - name: reminder
         after_hours: 1             # counted from entering the journey
@@ -33,12 +34,13 @@ from email_render.campaign import (
     _fail,
     read_files,
     read_mapping,
+    read_priority,
     unknown_fields,
 )
 
 TRIGGERS = ("cart_abandoned", "browse_abandoned", "order_placed", "signed_up")
 MAIN, ALTERNATIVE = "main", "alternative"
-JOURNEY_FIELDS = ("journey_id", "name", "trigger", "exit_on_purchase", "steps", "utm")
+JOURNEY_FIELDS = ("journey_id", "name", "trigger", "exit_on_purchase", "steps", "utm", "priority")
 STEP_FIELDS = ("name", "after_hours", "template", "subject", "preheader", "opened_not_clicked")
 ALTERNATIVE_FIELDS = ("subject", "preheader")
 
@@ -89,6 +91,7 @@ def _journey(data: dict, path: Path, templates_dir: Path) -> Journey:
     utm = data.get("utm", {})
     if not isinstance(utm, dict):
         _fail(path, "utm", "must be a mapping")
+    priority = read_priority(data, path)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         _fail(path, "steps", "must list at least one step")
@@ -137,6 +140,7 @@ def _journey(data: dict, path: Path, templates_dir: Path) -> Journey:
             trigger=trigger,
             utm={str(k): str(v) for k, v in {**utm, "utm_content": name}.items()},
             source_path=str(path),
+            priority=priority,
         )
         steps.append(Step(name, float(hours), campaign))
     return Journey(

@@ -295,6 +295,17 @@ def _one_campaign(campaign_id: str):
     return campaign
 
 
+def _all_campaigns() -> list:
+    """Every campaign and journey step that loads: their priorities decide the caps."""
+    from email_render.campaign import read_campaigns
+    from email_render.journeys import read_journeys
+    from email_render.render import TEMPLATES_DIR
+
+    campaigns, _ = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    journeys, _ = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    return [*campaigns, *(step.campaign for journey in journeys for step in journey.steps)]
+
+
 def _campaign_count(args: argparse.Namespace) -> int:
     """A campaign's audience now: who would be mailed, held out, or left out and why."""
     from datetime import date
@@ -312,7 +323,7 @@ def _campaign_count(args: argparse.Namespace) -> int:
             conn,
             campaign,
             day,
-            planning.FrequencyCaps.from_settings(),
+            planning.FrequencyCaps.from_settings(_all_campaigns()),
             load_segments(settings.segments_dir()),
         )
     total = sum(counts.values())

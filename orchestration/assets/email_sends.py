@@ -77,6 +77,12 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
+def _journey_steps() -> list:
+    """Every step of the journeys that load, as the campaigns they are sent as."""
+    journeys, _ = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
+    return [step.campaign for journey in journeys for step in journey.steps]
+
+
 def _progress_log(context, campaign_id: str):
     """Log export progress about every tenth of the batches, and the last one."""
 
@@ -112,8 +118,10 @@ def campaign_sends(
 ) -> dg.MaterializeResult:
     """Each campaign due today, guarded, split A/B/n with a holdout, exported exactly once."""
     campaigns, broken = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    # Highest priority first: under the caps, the first planned gets the slot.
+    campaigns = sorted(campaigns, key=lambda c: -c.priority)
     library = load_segments(settings.segments_dir())
-    caps = planning.FrequencyCaps.from_settings()
+    caps = planning.FrequencyCaps.from_settings([*campaigns, *_journey_steps()])
     results, previews, export_seconds = [], {}, 0.0
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
@@ -249,7 +257,8 @@ def journey_sends(
 ) -> dg.MaterializeResult:
     """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
     loaded, broken = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
-    caps = planning.FrequencyCaps.from_settings()
+    campaigns, _ = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
+    caps = planning.FrequencyCaps.from_settings([*campaigns, *_journey_steps()])
     runs = []
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)

@@ -30,11 +30,16 @@ BATCH_SIZE = 1_000
 class FrequencyCaps:
     per_day: int = 1
     per_week: int = 3
+    # Each campaign's priority by id (journey steps included); any other mail sent, such as
+    # the email service's own history, is priority 0. A send is held back only by mail of
+    # its own priority or higher.
+    priorities: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def from_settings(cls) -> FrequencyCaps:
+    def from_settings(cls, campaigns=()) -> FrequencyCaps:
         per_day, per_week = settings.frequency_caps()
-        return cls(per_day=per_day, per_week=per_week)
+        priorities = tuple((c.campaign_id, c.priority) for c in campaigns)
+        return cls(per_day=per_day, per_week=per_week, priorities=priorities)
 
 
 GUARD_REASONS = """
@@ -302,6 +307,7 @@ def _guard(
 ) -> None:
     """The temp table `guarded`: each of `audience` with the reason they may not be mailed
     (null if they may) and their variant."""
+    priorities = dict(caps.priorities)
     conn.execute(
         """
         create or replace temp table recent_sends as
@@ -310,10 +316,20 @@ def _guard(
             union
             select person_id, campaign_id, cast(occurred_at as date) from marts.fct_email_events
             where event_type = 'sent'
-        )
+        ) as sent
         where sent_on between ? - interval 6 day and ? and not (campaign_id = ? and sent_on = ?)
+            and coalesce(
+                map_extract_value(?::map(varchar, integer), campaign_id), 0
+            ) >= ?
         """,
-        [send_date, send_date, campaign.campaign_id, send_date],
+        [
+            send_date,
+            send_date,
+            campaign.campaign_id,
+            send_date,
+            priorities,
+            priorities.get(campaign.campaign_id, campaign.priority),
+        ],
     )
     variant, variant_params = (
         ("a.variant", []) if incremental else assignment_sql(campaign, "a.person_id")

@@ -44,6 +44,7 @@ def test_a_campaign_file_names_its_variants_holdout_and_schedule(tmp_path):
         (("weight: 2", "weight: -1"), "variants[1].weight"),
         (("name: b,", "name: a,"), "variants[1].name"),
         (("audience: {segment: recent_buyers}", "audience: everyone"), "audience"),
+        (("holdout_share: 0.1", "holdout_share: 0.1\npriority: high"), "priority"),
     ],
 )
 def test_a_campaign_with_an_error_is_rejected_naming_the_file_and_field(tmp_path, change, field):

@@ -150,6 +150,33 @@ def test_a_variant_removed_after_planning_is_an_error_that_says_what_to_do(conn)
     assert "1 of its sends were exported already, so the plan stays" in str(error.value)
 
 
+def test_a_higher_priority_send_is_not_held_back_by_the_newsletter_but_the_reverse_holds(conn):
+    import dataclasses
+
+    _customers(conn, [{"person_id": "ann"}, {"person_id": "ben"}])
+    # Today ann had the daily newsletter (priority 0) and ben an order confirmation-like
+    # trigger (priority 10).
+    conn.execute(
+        "insert into email.send_ledger values"
+        " ('newsletter', ?, 'ann', 'a', 'm1', current_timestamp, null),"
+        " ('order-note', ?, 'ben', 'a', 'm2', current_timestamp, null)",
+        [DAY, DAY],
+    )
+    triggered = dataclasses.replace(CAMPAIGN, campaign_id="cart", priority=10, holdout_share=0.0)
+    caps = planning.FrequencyCaps(
+        per_day=1,
+        per_week=3,
+        priorities=(("newsletter", 0), ("order-note", 10), ("cart", 10), ("weekly", 0)),
+    )
+    assert planning.count(conn, triggered, DAY, caps) == {"mailed": 1, "frequency_cap_day": 1}
+    assert planning.plan(conn, triggered, DAY, caps)
+    planned = conn.execute("select person_id from email.send_plan where campaign_id = 'cart'")
+    assert planned.fetchall() == [("ann",)]
+    # The priority-0 campaign is held back by either send.
+    weekly = dataclasses.replace(CAMPAIGN, holdout_share=0.0)
+    assert planning.count(conn, weekly, DAY, caps) == {"frequency_cap_day": 2}
+
+
 def test_the_days_plan_is_frozen_with_stable_variants_and_batches_in_person_order(conn):
     people = [f"p{i:03d}" for i in range(250)]
     _customers(conn, [{"person_id": p} for p in people])
