@@ -14,9 +14,10 @@ from orchestration.resources import MlflowTracking
 
 def build_definitions() -> dg.Definitions:
     settings.disable_telemetry()
-    # Dagster passes `owners` to every sensor it rebuilds and warns of its own beta parameter
-    # on each run; it says nothing a user of this project can act on.
-    warnings.filterwarnings("ignore", message="Parameter `owners`", category=dg.BetaWarning)
+    # Dagster passes its own beta parameters internally (`owners` to every sensor it
+    # rebuilds, `include_sources` when it parses a selection) and warns of them on each run;
+    # they say nothing a user of this project can act on.
+    warnings.filterwarnings("ignore", message="Parameter `", category=dg.BetaWarning)
     settings.configure_dbt_selection()
     return dg.Definitions(
         assets=[

@@ -782,7 +782,9 @@ def test_a_corrupted_mart_blocks_the_sends(pipeline):
         .get_subset(
             asset_selection={dg.AssetKey("send_audience"), dg.AssetKey("campaign_sends")},
             asset_check_selection={
-                dg.AssetCheckKey(dg.AssetKey("dim_customers"), "dim_customers_meets_expectations")
+                dg.AssetCheckKey(dg.AssetKey("dim_customers"), "dim_customers_meets_expectations"),
+                # Computed by the sends themselves, so selected with them.
+                dg.AssetCheckKey(dg.AssetKey("campaign_sends"), "every_campaign_is_sendable"),
             },
         )
     )
