@@ -32,6 +32,7 @@ from email_render.campaign import (
     Problems,
     Variant,
     _fail,
+    read_campaigns,
     read_files,
     read_mapping,
     read_priority,
@@ -164,3 +165,11 @@ def load_journeys(folder: Path, templates_dir: Path) -> list[Journey]:
     if broken:
         raise CampaignError("\n".join(broken.values()))
     return journeys
+
+
+def sendable_campaigns(campaigns_dir: Path, journeys_dir: Path, templates_dir: Path) -> list:
+    """Every campaign and journey step that loads, as the campaigns they are sent as: what
+    the frequency caps need to know each one's priority."""
+    campaigns, _ = read_campaigns(campaigns_dir, templates_dir)
+    journeys, _ = read_journeys(journeys_dir, templates_dir)
+    return [*campaigns, *(step.campaign for journey in journeys for step in journey.steps)]

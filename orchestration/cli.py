@@ -296,14 +296,10 @@ def _one_campaign(campaign_id: str):
 
 
 def _all_campaigns() -> list:
-    """Every campaign and journey step that loads: their priorities decide the caps."""
-    from email_render.campaign import read_campaigns
-    from email_render.journeys import read_journeys
+    from email_render.journeys import sendable_campaigns
     from email_render.render import TEMPLATES_DIR
 
-    campaigns, _ = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    journeys, _ = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
-    return [*campaigns, *(step.campaign for journey in journeys for step in journey.steps)]
+    return sendable_campaigns(settings.campaigns_dir(), settings.journeys_dir(), TEMPLATES_DIR)
 
 
 def _campaign_count(args: argparse.Namespace) -> int:
@@ -344,7 +340,7 @@ def _campaign_preview(args: argparse.Namespace) -> int:
     from email_render.render import Renderer
     from orchestration import warehouse as warehouse_tables
     from orchestration.segments.rules import load_segments
-    from orchestration.sends import email_schema, exporting, previewing
+    from orchestration.sends import email_schema, exporting, planning, previewing
 
     campaign = _one_campaign(args.campaign)
     if campaign is None:
@@ -367,7 +363,13 @@ def _campaign_preview(args: argparse.Namespace) -> int:
             settings.sender_address(),
             settings.sender_domain(),
         )
-        index = previewing.previews(run, conn, args.members, load_segments(settings.segments_dir()))
+        index = previewing.previews(
+            run,
+            conn,
+            args.members,
+            load_segments(settings.segments_dir()),
+            planning.FrequencyCaps.from_settings(_all_campaigns()),
+        )
     print(
         f"{campaign.campaign_id} on {day}: previews of {len(campaign.variants)} variant(s) at {index}"
     )

@@ -10,7 +10,7 @@ from email_render import layout
 from email_render.batch import RecipientExtras
 from email_render.campaign import CampaignError, read_campaigns
 from email_render.delivery import SmtpSettings
-from email_render.journeys import read_journeys
+from email_render.journeys import read_journeys, sendable_campaigns
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration import settings, warehouse
 from orchestration.privacy import identifiers, privacy_tables, suppression
@@ -77,10 +77,8 @@ def send_audience(duckdb: DuckDBResource) -> dg.MaterializeResult:
     )
 
 
-def _journey_steps() -> list:
-    """Every step of the journeys that load, as the campaigns they are sent as."""
-    journeys, _ = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
-    return [step.campaign for journey in journeys for step in journey.steps]
+def _sendable_campaigns() -> list:
+    return sendable_campaigns(settings.campaigns_dir(), settings.journeys_dir(), TEMPLATES_DIR)
 
 
 def _progress_log(context, campaign_id: str):
@@ -121,7 +119,7 @@ def campaign_sends(
     # Highest priority first: under the caps, the first planned gets the slot.
     campaigns = sorted(campaigns, key=lambda c: -c.priority)
     library = load_segments(settings.segments_dir())
-    caps = planning.FrequencyCaps.from_settings([*campaigns, *_journey_steps()])
+    caps = planning.FrequencyCaps.from_settings(_sendable_campaigns())
     results, previews, export_seconds = [], {}, 0.0
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
@@ -257,8 +255,7 @@ def journey_sends(
 ) -> dg.MaterializeResult:
     """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
     loaded, broken = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
-    campaigns, _ = read_campaigns(settings.campaigns_dir(), TEMPLATES_DIR)
-    caps = planning.FrequencyCaps.from_settings([*campaigns, *_journey_steps()])
+    caps = planning.FrequencyCaps.from_settings(_sendable_campaigns())
     runs = []
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
