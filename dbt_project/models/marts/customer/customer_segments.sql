@@ -19,7 +19,11 @@ as_of as (
 previous as (
 
     {% if previous_exists %}
-        select person_id, segment_name, entered_at from {{ this }}
+        select
+            person_id,
+            segment_name,
+            entered_at
+        from {{ this }}
     {% else %}
         select
             cast(null as varchar) as person_id,

@@ -47,22 +47,17 @@ counted as (
 
 earlier as (
 
+    {#- Each segment's size on the latest day before this one. #}
     {% if is_incremental() %}
         select
             history.segment_name,
             history.members
         from {{ this }} as history
-        inner join (
-            select
-                segment_name,
-                max(as_of_date) as as_of_date
-            from {{ this }}
-            where as_of_date < (select as_of_date from as_of)
-            group by segment_name
-        ) as latest
-            on
-                history.segment_name = latest.segment_name
-                and history.as_of_date = latest.as_of_date
+        cross join as_of
+        where history.as_of_date < as_of.as_of_date
+        qualify
+            history.as_of_date
+            = max(history.as_of_date) over (partition by history.segment_name)
     {% else %}
         select
             cast(null as varchar) as segment_name,
