@@ -332,28 +332,35 @@ def _campaign_count(args: argparse.Namespace) -> int:
     return 0
 
 
-def _campaign_preview(args: argparse.Namespace) -> int:
-    """HTML and text previews of each variant on real members of one campaign's audience."""
+def _campaign_for_day(conn, campaign, date_text: str | None):
+    """The day a command works on (the as-of date unless given) and the campaign's renderer,
+    validated against the customer view as the sends validate it."""
     from datetime import date
 
-    from email_render.batch import RecipientExtras
     from email_render.render import Renderer
     from orchestration import warehouse as warehouse_tables
+    from orchestration.sends import email_schema
+
+    day = date.fromisoformat(date_text) if date_text else warehouse_tables.as_of(conn).date()
+    renderer = Renderer(campaign)
+    renderer.validate(*email_schema.audience_fields(conn))
+    return day, renderer
+
+
+def _campaign_preview(args: argparse.Namespace) -> int:
+    """HTML and text previews of each variant on real members of one campaign's audience."""
+
     from orchestration.segments.rules import load_segments
-    from orchestration.sends import email_schema, exporting, planning, previewing
+    from orchestration.sends import exporting, planning, previewing
 
     campaign = _one_campaign(args.campaign)
     if campaign is None:
         return 1
     # Writes the preview pages under the exports, where an erasure finds them.
     with _warehouse(read_only=True) as conn:
-        day = date.fromisoformat(args.date) if args.date else warehouse_tables.as_of(conn).date()
-        renderer = Renderer(campaign)
-        renderer.validate(*email_schema.audience_fields(conn))
+        day, renderer = _campaign_for_day(conn, campaign, args.date)
         out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, day)
-        extra = RecipientExtras(
-            campaign.campaign_id, settings.postal_address(), settings.unsubscribe_base_url()
-        )
+        extra = exporting.recipient_extras(campaign.campaign_id)
         run = exporting.CampaignRun(
             campaign,
             renderer,
@@ -380,15 +387,12 @@ def _campaign_test_send(args: argparse.Namespace) -> int:
     """Render a campaign with chosen people's data (or a member's) as .eml files in a folder,
     addressed to seed addresses if given, and deliver those over SMTP on request; nothing is
     planned or written to the ledger, and no customer is mailed outside the send guards."""
-    from datetime import date
     from pathlib import Path
 
-    from email_render.batch import RecipientExtras, recipients
+    from email_render.batch import recipients
     from email_render.delivery import SmtpSettings, deliver
     from email_render.export import render_send
-    from email_render.render import Renderer
-    from orchestration import warehouse as warehouse_tables
-    from orchestration.sends import email_schema
+    from orchestration.sends import exporting
 
     if not args.person and not args.to:
         print("name --person ID (their own data) or --to ADDRESS (a member's data), or both")
@@ -404,19 +408,16 @@ def _campaign_test_send(args: argparse.Namespace) -> int:
     if campaign is None:
         return 1
     with _warehouse(read_only=True) as conn:
-        day = date.fromisoformat(args.date) if args.date else warehouse_tables.as_of(conn).date()
-        renderer = Renderer(campaign)
-        renderer.validate(*email_schema.audience_fields(conn))
+        day, renderer = _campaign_for_day(conn, campaign, args.date)
         wanted = list(args.person) or [None]
         table = conn.sql(
             "select * from email.send_audience where person_id in (select unnest(?))"
             " or (? and person_id = (select min(person_id) from email.send_audience))",
             params=[wanted, not args.person],
         ).to_arrow_table()
-    extra = RecipientExtras(
-        f"test-{campaign.campaign_id}", settings.postal_address(), settings.unsubscribe_base_url()
+    people = recipients(
+        table.to_pylist(), exporting.recipient_extras(f"test-{campaign.campaign_id}")
     )
-    people = recipients(table.to_pylist(), extra)
     missing = sorted(set(args.person) - {p["person_id"] for p in people})
     if missing:
         print(f"not in email.send_audience: {', '.join(missing)}")

@@ -7,7 +7,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from email_render import layout
-from email_render.batch import RecipientExtras
 from email_render.campaign import CampaignError, read_campaigns
 from email_render.delivery import SmtpSettings
 from email_render.journeys import read_journeys, sendable_campaigns
@@ -89,10 +88,6 @@ def _progress_log(context, campaign_id: str):
             context.log.info(f"{campaign_id}: {done:,} of {total:,} batches exported")
 
     return log
-
-
-def _recipient_extras(campaign_id: str) -> RecipientExtras:
-    return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
 
 
 CAMPAIGNS_CHECK = "every_campaign_is_sendable"
@@ -183,7 +178,7 @@ def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
         context.log.info(f"{campaign.campaign_id}: not due on {send_date}")
         return None
     sender, domain = settings.sender_address(), settings.sender_domain()
-    extra = _recipient_extras(campaign.campaign_id)
+    extra = exporting.recipient_extras(campaign.campaign_id)
     out_dir = layout.export_dir(settings.exports_dir(), campaign.campaign_id, send_date)
     planning.plan(conn, campaign, send_date, caps, library)
     planning.check_frozen_plan(conn, campaign, send_date)
@@ -220,7 +215,7 @@ def _run_journey(context, conn, journey, as_of, fields, caps) -> journey_state.J
             continue
         run.planned[step.name] = planning.plan_people(conn, step.campaign, send_date, caps, people)
         out_dir = layout.export_dir(settings.exports_dir(), step.campaign.campaign_id, send_date)
-        extra = _recipient_extras(step.campaign.campaign_id)
+        extra = exporting.recipient_extras(step.campaign.campaign_id)
         export_run = exporting.CampaignRun(
             step.campaign, renderer, send_date, out_dir, extra, sender, domain
         )

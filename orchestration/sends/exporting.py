@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from email_render.batch import (
+    RecipientExtras,
     RenderedBatch,
     init_worker,
     picklable,
@@ -89,6 +90,12 @@ def _main_module_hidden():
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+def recipient_extras(campaign_id: str) -> RecipientExtras:
+    """What every message of the campaign adds to the customer view: the footer's postal
+    address and the unsubscribe link, from the settings."""
+    return RecipientExtras(campaign_id, settings.postal_address(), settings.unsubscribe_base_url())
 
 
 def export(
