@@ -43,7 +43,8 @@ def main() -> int:
     }
     print(f"Benchmark: {args.customers:,} customers, seed {args.seed}, data in {root}")
     print(
-        f"{'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'child RSS MB':>13} {'rows/s':>9}  rows"
+        f"{'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'child RSS MB':>13} "
+        f"{'all RSS MB':>11} {'rows/s':>10}  rows"
     )
     total = time.perf_counter()
     reports = []
@@ -72,8 +73,8 @@ def main() -> int:
         per_second = _landing_rows(report) / report["seconds"] if stage in LANDING_STAGES else None
         print(
             f"{stage:<11} {report['seconds']:>8.1f} {report['peak_rss_mb']:>12.0f} "
-            f"{report['peak_child_rss_mb']:>13.0f} "
-            f"{f'{per_second:,.0f}' if per_second else '':>9}  {rows}"
+            f"{report['peak_child_rss_mb']:>13.0f} {report['peak_tree_rss_mb']:>11.0f} "
+            f"{f'{per_second:,.0f}' if per_second else '':>10}  {rows}"
         )
         if stage == "duckdb_read":
             load = next(r for r in reports if r["stage"] == "load")

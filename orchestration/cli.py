@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 
@@ -17,7 +18,7 @@ def _generate(args: argparse.Namespace) -> int:
     params = DemoParams(customers=args.customers, seed=args.seed, end=args.end)
     landing = settings.landing_dir()
     truth = settings.ground_truth_dir()
-    counts = generate(landing, truth, params)
+    counts = generate(landing, truth, params, workers=args.workers)
     print(f"Generated demo data for {args.customers:,} customers (seed {args.seed}):")
     for key, value in sorted(counts.items()):
         print(f"  {key:<28} {value:>12,}")
@@ -494,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--seed", type=int, default=42, help="the same seed writes the same files")
     gen.add_argument(
         "--end", default="2026-11-01T00:00:00", help="last moment of the history (UTC)"
+    )
+    gen.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes simulating shards of 5,000 customers at once; the files are the same",
     )
     gen.set_defaults(func=_generate)
     sub.add_parser("where", help="print where the results of the last run are").set_defaults(
