@@ -34,7 +34,10 @@ def build_definitions() -> dg.Definitions:
             sensors.erasure_request_files,
         ],
         resources={
-            "duckdb": DuckDBResource(database=str(settings.warehouse_path())),
+            "duckdb": DuckDBResource(
+                database=str(settings.warehouse_path()),
+                connection_config={"memory_limit": settings.duckdb_memory_limit()},
+            ),
             "dbt": DbtCliResource(
                 project_dir=dbt_project,
                 profiles_dir=str(settings.dbt_project_dir()),

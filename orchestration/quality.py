@@ -33,6 +33,51 @@ def raw_suite_columns(table) -> list[str]:
     return [c.name for c in table.columns if c.name in named]
 
 
+CONTRACT_SAMPLE_ROWS = 100_000
+
+
+def raw_contract_frame(conn, table, loaded_at, sample_rows: int = CONTRACT_SAMPLE_ROWS):
+    """The newest load's rows the raw suite must see, and the number of rows in that load.
+
+    Every row that breaks the contract (a required field missing, a value outside its set, a
+    key that is not unique) is in the frame, found by SQL over the whole load, plus a fixed
+    sample of the rows that keep it. The suite therefore fails exactly when the whole load
+    would fail it, with the same unexpected counts, while memory stays in proportion to the
+    sample: 29M web events in a DataFrame took 13 GB."""
+    columns = ", ".join(raw_suite_columns(table))
+    breaks = [f"{c.name} is null" for c in table.columns if c.required]
+    for column in table.columns:
+        if column.allowed:
+            values = ", ".join("'" + v.replace("'", "''") + "'" for v in column.allowed)
+            breaks.append(f"({column.name} is not null and {column.name} not in ({values}))")
+    keys = ", ".join(table.key)
+    duplicate_join = ""
+    if table.key:
+        duplicate_join = (
+            f"left join (select {keys}, true as _is_duplicate from newest group by all"
+            f" having count(*) > 1) as duplicates using ({keys})"
+        )
+        breaks.append("coalesce(duplicates._is_duplicate, false)")
+    condition = " or ".join(breaks) or "false"
+    sql = f"""
+        with newest as (select {columns} from raw.{table.name} where _loaded_at = ?),
+        flagged as (
+            select newest.*, coalesce({condition}, false) as _breaks_contract
+            from newest {duplicate_join}
+        ),
+        kept as (select * from flagged where not _breaks_contract)
+        select * exclude (_breaks_contract) from flagged where _breaks_contract
+        union all
+        select * exclude (_breaks_contract)
+        from kept using sample reservoir({int(sample_rows)} rows) repeatable (7)
+    """
+    frame = conn.execute(sql, [loaded_at]).df()
+    rows = conn.execute(
+        f"select count(*) from raw.{table.name} where _loaded_at = ?", [loaded_at]
+    ).fetchall()[0][0]
+    return frame, rows
+
+
 def _raw_expectations(table):
     """The landing contract as expectations: the loader enforces it, GX proves it held."""
     import great_expectations as gx
