@@ -47,6 +47,7 @@ CAMPAIGN_FIELDS = (
     "trigger",
     "utm",
     "priority",
+    "requires_sources",
 )
 VARIANT_FIELDS = ("name", "subject", "preheader", "weight")
 SCHEDULE_FIELDS = ("every", "days", "on_day")
@@ -79,6 +80,9 @@ class Campaign:
     # Under the frequency caps only mail of this priority or higher counts against a send,
     # and scheduled campaigns are planned highest first.
     priority: int = 0
+    # Landing sources this campaign needs fresh beyond those every send needs, e.g. [web] for
+    # a template that shows browsing the audience rule does not mention.
+    requires_sources: tuple[str, ...] = ()
 
     def is_due(self, day: date) -> bool:
         """Whether a scheduled campaign sends on `day`; triggered campaigns never are."""
@@ -265,6 +269,12 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
             _fail(path, "utm", "must be a mapping")
         return {str(k): str(v) for k, v in value.items()}
 
+    def requires_sources() -> tuple[str, ...]:
+        value = data.get("requires_sources", [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            _fail(path, "requires_sources", f"must be a list of source names, got {value!r}")
+        return tuple(v.strip().lower() for v in value)
+
     fields = {
         "campaign_id": problems.attempt(campaign_id),
         "name": problems.attempt(lambda: _text(data, "name", path)),
@@ -275,6 +285,7 @@ def load_campaign(path: Path, templates_dir: Path) -> Campaign:
         "schedule_and_trigger": problems.attempt(lambda: _schedule(data, path)),
         "utm": problems.attempt(utm),
         "priority": problems.attempt(lambda: read_priority(data, path), 0),
+        "requires_sources": problems.attempt(requires_sources, ()),
     }
     problems.raise_if_any()
     schedule, trigger = fields.pop("schedule_and_trigger")

@@ -58,8 +58,9 @@ def warehouse_path() -> Path:
 
 
 def duckdb_memory_limit() -> str:
-    """How much memory DuckDB may hold in a dbt build before it spills to disk (3GB: the
-    identity models at a million records then stay under 4 GiB and lose a few seconds)."""
+    """How much memory DuckDB may hold, in a dbt build and in the pipeline's own connection,
+    before it spills to disk (3GB: the identity models at a million records then stay under
+    4 GiB and lose a few seconds; the load of a million customers' files stays bounded)."""
     return os.environ.get("MAILPIPE_DUCKDB_MEMORY_LIMIT") or "3GB"
 
 
@@ -91,10 +92,17 @@ def campaigns_dir() -> Path:
     return _path("MAILPIPE_CAMPAIGNS_DIR", PROJECT_ROOT / "email_render" / "campaigns")
 
 
+AS_OF_LATEST = "latest"
+
+
 def as_of_override() -> datetime | None:
-    """The as-of date pinned by MAILPIPE_AS_OF (ISO date or timestamp, UTC), if any."""
+    """The as-of date pinned by MAILPIPE_AS_OF (ISO date or timestamp, UTC), if any.
+
+    `latest` pins nothing: the as-of is the newest event in the data, as without the
+    setting, but freshness is then judged against it rather than the clock (see
+    `freshness_mode`)."""
     value = os.environ.get("MAILPIPE_AS_OF")
-    if not value:
+    if not value or value.strip().lower() == AS_OF_LATEST:
         return None
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is not None:
@@ -207,3 +215,28 @@ def clv_discount_rate() -> float:
 def clv_spend_model() -> str:
     """Which transactions Gamma-Gamma learns spend from: `repeat` (as published) or `all`."""
     return os.environ.get("MAILPIPE_CLV_SPEND_MODEL", "repeat")
+
+
+def freshness_mode() -> str:
+    """What a source's lateness is measured against: `clock` (now; a scheduled run),
+    `as_of` (a pinned MAILPIPE_AS_OF: a rerun of history) or `latest` (MAILPIPE_AS_OF=latest:
+    the newest event in the data, as the demo and the benchmarks run)."""
+    value = (os.environ.get("MAILPIPE_AS_OF") or "").strip().lower()
+    if not value:
+        return "clock"
+    return "latest" if value == AS_OF_LATEST else "as_of"
+
+
+FRESHNESS_DEFAULT_HOURS = {"crm": 48.0, "web": 2.0, "shop": 24.0, "esp": 24.0}
+
+
+def freshness_limits() -> dict[str, float]:
+    """Hours each landing source may be late before the sends that need it stop:
+    MAILPIPE_FRESHNESS_<SOURCE>_HOURS (CRM 48, web 2, shop 24, email service 24)."""
+    limits = {}
+    for source, default in FRESHNESS_DEFAULT_HOURS.items():
+        value = float(os.environ.get(f"MAILPIPE_FRESHNESS_{source.upper()}_HOURS", default))
+        if value <= 0:
+            raise ValueError(f"MAILPIPE_FRESHNESS_{source.upper()}_HOURS must be positive")
+        limits[source] = value
+    return limits

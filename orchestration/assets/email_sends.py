@@ -12,6 +12,7 @@ from email_render.delivery import SmtpSettings
 from email_render.journeys import read_journeys, sendable_campaigns
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration import settings, warehouse
+from orchestration.assets.raw_tables import freshness_metadata, measure_freshness
 from orchestration.privacy import identifiers, privacy_tables, suppression
 from orchestration.segments.rules import SegmentError, load_segments
 from orchestration.sends import (
@@ -21,6 +22,7 @@ from orchestration.sends import (
     journey_state,
     planning,
     previewing,
+    source_needs,
 )
 from orchestration.sends.audience import SEND_AUDIENCE_SQL
 
@@ -91,11 +93,34 @@ def _progress_log(context, campaign_id: str):
 
 
 CAMPAIGNS_CHECK = "every_campaign_is_sendable"
+CAMPAIGN_FRESHNESS_CHECK = "due_campaigns_have_fresh_sources"
+JOURNEY_FRESHNESS_CHECK = "journeys_have_fresh_sources"
+
+
+def _held(measured, needed: frozenset) -> str | None:
+    """Why a send must wait for its sources, or None when they are all current."""
+    stale = measured.stale(needed)
+    return "; ".join(lag.describe() for lag in stale) if stale else None
+
+
+def _freshness_check(name: str, measured, held: dict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=not held,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{len(held)} held back until their sources catch up: "
+            + "; ".join(f"{k} ({v})" for k, v in held.items())
+            if held
+            else None
+        ),
+        metadata={**freshness_metadata(measured), "held": dg.MetadataValue.json(held)},
+    )
 
 
 @dg.asset(
     group_name="email",
-    deps=[send_audience],
+    deps=[send_audience, "source_freshness"],
     kinds={"jinja", "email"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -103,7 +128,14 @@ CAMPAIGNS_CHECK = "every_campaign_is_sendable"
             asset="campaign_sends",
             description="Every campaign file loads, renders and is planned. A broken one fails"
             " alone, named here with its errors; the others are sent.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            CAMPAIGN_FRESHNESS_CHECK,
+            asset="campaign_sends",
+            description="No due campaign was held back because a source it needs is late"
+            " (the CRM, email service and shop for every send; the web tracker for audiences"
+            " on browsing). A held campaign is not sent and is named here with the lag.",
+        ),
     ],
 )
 def campaign_sends(
@@ -115,12 +147,20 @@ def campaign_sends(
     campaigns = sorted(campaigns, key=lambda c: -c.priority)
     library = load_segments(settings.segments_dir())
     caps = planning.FrequencyCaps.from_settings(_sendable_campaigns())
-    results, previews, export_seconds = [], {}, 0.0
+    sources_of = source_needs.column_sources(settings.dbt_project_dir() / "models")
+    results, previews, export_seconds, held = [], {}, 0.0, {}
     with duckdb.get_connection() as conn:
         send_date = warehouse.as_of(conn).date()
         fields = email_schema.audience_fields(conn)
+        measured = measure_freshness(conn)
         for campaign in campaigns:
             try:
+                needed = source_needs.campaign_needs(campaign, library, sources_of)
+                reason = _held(measured, needed) if campaign.is_due(send_date) else None
+                if reason:
+                    held[campaign.campaign_id] = reason
+                    context.log.error(f"{campaign.campaign_id}: held back, not sent: {reason}")
+                    continue
                 sent = _send_campaign(context, conn, campaign, send_date, fields, caps, library)
             except (CampaignError, SegmentError) as error:
                 # Only this campaign's own mistakes: a bug elsewhere still fails the asset.
@@ -164,7 +204,11 @@ def campaign_sends(
         description=f"{len(broken)} campaign file(s) could not be sent" if broken else None,
         metadata={"broken": dg.MetadataValue.json(broken)},
     )
-    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+    metadata["campaigns_held_for_stale_sources"] = dg.MetadataValue.json(held)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[check, _freshness_check(CAMPAIGN_FRESHNESS_CHECK, measured, held)],
+    )
 
 
 def _send_campaign(context, conn, campaign, send_date, fields, caps, library):
@@ -242,7 +286,14 @@ JOURNEYS_CHECK = "every_journey_is_sendable"
             asset="journey_sends",
             description="Every journey file loads and its due steps render. A broken one fails"
             " alone, named here with its errors; the other journeys go on.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            JOURNEY_FRESHNESS_CHECK,
+            asset="journey_sends",
+            description="No journey was paused because a source it needs is late (the web"
+            " tracker for cart and browse abandonment). A paused journey neither enters nor"
+            " sends anyone and is named here with the lag.",
+        ),
     ],
 )
 def journey_sends(
@@ -251,13 +302,21 @@ def journey_sends(
     """Triggered journeys: who entered, whom a purchase took out, and every step that came due."""
     loaded, broken = read_journeys(settings.journeys_dir(), TEMPLATES_DIR)
     caps = planning.FrequencyCaps.from_settings(_sendable_campaigns())
-    runs = []
+    runs, held = [], {}
+    library = load_segments(settings.segments_dir())
+    sources_of = source_needs.column_sources(settings.dbt_project_dir() / "models")
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
         fields = email_schema.audience_fields(conn)
         email_schema.ensure_tables(conn)
+        measured = measure_freshness(conn)
         for journey in loaded:
             try:
+                reason = _held(measured, source_needs.journey_needs(journey, library, sources_of))
+                if reason:
+                    held[journey.journey_id] = reason
+                    context.log.error(f"{journey.journey_id}: paused: {reason}")
+                    continue
                 runs.append(_run_journey(context, conn, journey, as_of, fields, caps))
             except (CampaignError, SegmentError) as error:
                 broken[journey.source_path] = str(error)
@@ -284,6 +343,7 @@ def journey_sends(
             ),
             "state": dg.MetadataValue.md(state.to_markdown(index=False)),
             "journeys_failed": dg.MetadataValue.json(broken),
+            "journeys_held_for_stale_sources": dg.MetadataValue.json(held),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -291,6 +351,7 @@ def journey_sends(
                 passed=not broken,
                 description=f"{len(broken)} journey file(s) stopped" if broken else None,
                 metadata={"broken": dg.MetadataValue.json(broken)},
-            )
+            ),
+            _freshness_check(JOURNEY_FRESHNESS_CHECK, measured, held),
         ],
     )
