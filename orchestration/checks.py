@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from orchestration import quality, settings, warehouse
+from orchestration.ingest import freshness
 
 
 def gx_check_result(
@@ -113,3 +114,59 @@ def segment_sizes_are_within_bounds(duckdb: DuckDBResource) -> dg.AssetCheckResu
             "sizes": dg.MetadataValue.md(sizes.to_markdown(index=False)),
         },
     )
+
+
+# The raw table that carries each source's freshness check in the UI.
+FRESHNESS_TABLES = {
+    "crm": "crm_customers",
+    "web": "web_events",
+    "shop": "shop_orders",
+    "esp": "esp_email_events",
+}
+
+
+def measure_freshness(conn) -> freshness.Freshness:
+    """Every source's lag, against what this run is judged by (see settings.freshness_mode)."""
+    return freshness.measure(
+        conn,
+        settings.landing_dir(),
+        settings.freshness_mode(),
+        settings.freshness_limits(),
+        as_of=settings.as_of_override(),
+    )
+
+
+def freshness_metadata(measured: freshness.Freshness) -> dict:
+    return {
+        "judged_against": measured.judged_against(),
+        "sources": dg.MetadataValue.json(
+            {name: lag.as_metadata() for name, lag in measured.sources.items()}
+        ),
+    }
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "is_fresh",
+            asset=dg.AssetKey(["raw", table]),
+            description=f"The {freshness.SOURCE_NAMES[source]} are within their limit"
+            f" (MAILPIPE_FRESHNESS_{source.upper()}_HOURS); sends that need them wait while"
+            " they are not.",
+        )
+        for source, table in FRESHNESS_TABLES.items()
+    ],
+)
+def sources_are_fresh(duckdb: DuckDBResource):
+    """How late each source is (newest event, newest file), after every raw table has loaded."""
+    with duckdb.get_connection() as conn:
+        measured = measure_freshness(conn)
+    for source, lag in measured.sources.items():
+        yield dg.AssetCheckResult(
+            asset_key=dg.AssetKey(["raw", FRESHNESS_TABLES[source]]),
+            check_name="is_fresh",
+            passed=not lag.is_stale,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=lag.describe(),
+            metadata={**lag.as_metadata(), "judged_against": measured.judged_against()},
+        )

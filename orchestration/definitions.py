@@ -22,7 +22,6 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *raw_tables.raw_assets,
-            raw_tables.source_freshness,
             dbt_models,
             *dg.load_assets_from_modules([customer_models, email_sends, reports]),
         ],

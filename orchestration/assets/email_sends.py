@@ -12,7 +12,7 @@ from email_render.delivery import SmtpSettings
 from email_render.journeys import read_journeys, sendable_campaigns
 from email_render.render import TEMPLATES_DIR, Renderer
 from orchestration import settings, warehouse
-from orchestration.assets.raw_tables import freshness_metadata, measure_freshness
+from orchestration.checks import freshness_metadata, measure_freshness
 from orchestration.privacy import identifiers, privacy_tables, suppression
 from orchestration.segments.rules import SegmentError, load_segments
 from orchestration.sends import (
@@ -120,7 +120,7 @@ def _freshness_check(name: str, measured, held: dict) -> dg.AssetCheckResult:
 
 @dg.asset(
     group_name="email",
-    deps=[send_audience, "source_freshness"],
+    deps=[send_audience],
     kinds={"jinja", "email"},
     check_specs=[
         dg.AssetCheckSpec(

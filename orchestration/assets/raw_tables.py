@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration import quality, settings
 from orchestration.checks import gx_check_result
-from orchestration.ingest import anomalies, freshness
+from orchestration.ingest import anomalies
 from orchestration.ingest.landing import LANDING_TABLES, LandingTable
 from orchestration.ingest.loader import load_table
 
@@ -97,54 +97,3 @@ def _raw_asset(table: LandingTable) -> dg.AssetsDefinition:
 
 
 raw_assets = [_raw_asset(table) for table in LANDING_TABLES]
-
-
-def measure_freshness(conn) -> freshness.Freshness:
-    """Every source's lag, against what this run is judged by (see settings.freshness_mode)."""
-    return freshness.measure(
-        conn,
-        settings.landing_dir(),
-        settings.freshness_mode(),
-        settings.freshness_limits(),
-        as_of=settings.as_of_override(),
-    )
-
-
-def freshness_metadata(measured: freshness.Freshness) -> dict:
-    return {
-        "judged_against": measured.judged_against(),
-        "sources": dg.MetadataValue.json(
-            {name: lag.as_metadata() for name, lag in measured.sources.items()}
-        ),
-    }
-
-
-@dg.asset(
-    group_name="raw",
-    deps=[a.key for a in raw_assets],
-    kinds={"duckdb"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            f"{source}_is_fresh",
-            asset="source_freshness",
-            description=f"The {name} are within their freshness limit"
-            f" (MAILPIPE_FRESHNESS_{source.upper()}_HOURS); the sends that need them wait"
-            " while they are not.",
-        )
-        for source, name in freshness.SOURCE_NAMES.items()
-    ],
-)
-def source_freshness(duckdb: DuckDBResource):
-    """How late each landing source is: its newest event and newest file, against the clock."""
-    with duckdb.get_connection() as conn:
-        measured = measure_freshness(conn)
-    stale = [lag.describe() for lag in measured.sources.values() if lag.is_stale]
-    yield dg.MaterializeResult(metadata={**freshness_metadata(measured), "stale": stale})
-    for source, lag in measured.sources.items():
-        yield dg.AssetCheckResult(
-            check_name=f"{source}_is_fresh",
-            passed=not lag.is_stale,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=lag.describe(),
-            metadata={**lag.as_metadata(), "judged_against": measured.judged_against()},
-        )
