@@ -973,10 +973,6 @@ def _typo(rng, names: np.ndarray) -> np.ndarray:
     return out
 
 
-def _column(values) -> pa.Array:
-    return text.as_text(values)
-
-
 def _take(columns: dict, rows: np.ndarray) -> dict:
     """The rows at `rows` of a table kept as a dict of columns (Arrow or numpy)."""
     index = pa.array(rows, type=pa.int64())
@@ -1048,7 +1044,7 @@ def _write_csv_files(
 ) -> None:
     """Write rows to `prefix` files, one per month of `months` (or one `prefix` file),
     corrupting `malformed` rows by cutting their last fields."""
-    fields = [_column(columns[c]) for c in names]
+    fields = [text.as_text(columns[c]) for c in names]
     lines = text.csv_lines(fields)
     cut = np.flatnonzero(malformed)
     index = pa.array(cut, type=pa.int64())
@@ -1265,16 +1261,16 @@ def _write_web(rng, params, ev: pd.DataFrame, persons, out: _Out) -> None:
     ]
     export = {
         "event_id": event_id,
-        "event_type": _column(ev["event_type"]),
-        "anonymous_id": _column(ev["anonymous_id"]),
+        "event_type": text.as_text(ev["event_type"]),
+        "anonymous_id": text.as_text(ev["anonymous_id"]),
         "customer_id": customer_id,
         "email": email,
-        "session_id": _column(ev["session_id"]),
+        "session_id": text.as_text(ev["session_id"]),
         "occurred_at": _timestamps(rng, occurred, offset_share=0.3, naive_share=0.0),
         "received_at": text.timestamps(received, suffix=(".%fZ",)),
-        "page_url": _column(ev["page_url"]),
-        "product_id": _column(ev["product_id"]),
-        "search_query": _column(ev["search_query"]),
+        "page_url": text.as_text(ev["page_url"]),
+        "product_id": text.as_text(ev["product_id"]),
+        "search_query": text.as_text(ev["search_query"]),
         "quantity": pa.array(ev["quantity"].astype("Int64"), type=pa.int64()),
         "month": text.month_codes(received),
     }
@@ -1306,14 +1302,14 @@ def _write_esp(rng, params, ev: pd.DataFrame, persons, out: _Out) -> None:
     email = persons["email"].to_numpy()[ev["person_idx"].to_numpy()]
     occurred = ev["occurred_at"].to_numpy(dtype="datetime64[ns]")
     export = {
-        "event_id": _column(ev["event_id"]),
-        "campaign_id": _column(ev["campaign_id"]),
-        "email": _column(email),
-        "event_type": _column(ev["event_type"]),
-        "variant": _column(ev["variant"]),
+        "event_id": text.as_text(ev["event_id"]),
+        "campaign_id": text.as_text(ev["campaign_id"]),
+        "email": text.as_text(email),
+        "event_type": text.as_text(ev["event_type"]),
+        "variant": text.as_text(ev["variant"]),
         "occurred_at": _timestamps(rng, occurred, offset_share=0.0, naive_share=0.5),
-        "bounce_type": _column(ev["bounce_type"]) if "bounce_type" in ev else None,
-        "link_url": _column(ev["link_url"]) if "link_url" in ev else None,
+        "bounce_type": text.as_text(ev["bounce_type"]) if "bounce_type" in ev else None,
+        "link_url": text.as_text(ev["link_url"]) if "link_url" in ev else None,
         "month": text.month_codes(occurred),
     }
     for name in ("bounce_type", "link_url"):

@@ -145,34 +145,36 @@ def _parse(path: Path, index: int, entry) -> Segment:
     )
 
 
+def model_columns(models_dir: Path, model: str = "dim_customers") -> list[dict]:
+    """The column entries of `model` in the dbt project's YAML, as written."""
+    columns = []
+    for path in sorted(models_dir.rglob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for node in document.get("models") or []:
+            if node.get("name") == model:
+                columns += node.get("columns") or []
+    return columns
+
+
 def declared_values(models_dir: Path, model: str = "dim_customers") -> dict[str, tuple]:
     """The values the dbt project accepts for each column of `model` that has an
     accepted_values test, or a relationships test to a seed (its column's values): a rule
     comparing such a column to anything else matches no one."""
     seeds = models_dir.parent / "seeds"
     values: dict[str, tuple] = {}
-    for path in sorted(models_dir.rglob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for node in document.get("models") or []:
-            if node.get("name") != model:
+    for column in model_columns(models_dir, model):
+        for test in column.get("data_tests") or []:
+            if not isinstance(test, dict):
                 continue
-            for column in node.get("columns") or []:
-                for test in column.get("data_tests") or []:
-                    if not isinstance(test, dict):
-                        continue
-                    name = column["name"].lower()
-                    if "accepted_values" in test:
-                        arguments = test["accepted_values"].get(
-                            "arguments", test["accepted_values"]
-                        )
-                        values[name] = tuple(arguments["values"])
-                    elif "relationships" in test:
-                        arguments = test["relationships"].get("arguments", test["relationships"])
-                        seed = re.fullmatch(r"ref\('(\w+)'\)", arguments["to"])
-                        if seed and (seeds / f"{seed.group(1)}.csv").exists():
-                            values[name] = _seed_column(
-                                seeds / f"{seed.group(1)}.csv", arguments["field"]
-                            )
+            name = column["name"].lower()
+            if "accepted_values" in test:
+                arguments = test["accepted_values"].get("arguments", test["accepted_values"])
+                values[name] = tuple(arguments["values"])
+            elif "relationships" in test:
+                arguments = test["relationships"].get("arguments", test["relationships"])
+                seed = re.fullmatch(r"ref\('(\w+)'\)", arguments["to"])
+                if seed and (seeds / f"{seed.group(1)}.csv").exists():
+                    values[name] = _seed_column(seeds / f"{seed.group(1)}.csv", arguments["field"])
     return values
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from email_render.campaign import CampaignError
 from orchestration.ingest.landing import LANDING_TABLES
-from orchestration.segments.rules import Segment
+from orchestration.segments.rules import Segment, model_columns
 
 ALWAYS = frozenset({"crm", "esp", "shop"})
 WEB_TRIGGERS = frozenset({"cart_abandoned", "browse_abandoned"})
@@ -24,15 +22,10 @@ WEB_TRIGGERS = frozenset({"cart_abandoned", "browse_abandoned"})
 def column_sources(models_dir: Path, model: str = "dim_customers") -> dict[str, str]:
     """Column -> source, for the columns of `model` whose YAML declares `meta: {source: ...}`."""
     found = {}
-    for path in sorted(models_dir.rglob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for node in document.get("models") or []:
-            if node.get("name") != model:
-                continue
-            for column in node.get("columns") or []:
-                meta = column.get("meta") or (column.get("config") or {}).get("meta") or {}
-                if meta.get("source"):
-                    found[column["name"].lower()] = meta["source"]
+    for column in model_columns(models_dir, model):
+        meta = column.get("meta") or (column.get("config") or {}).get("meta") or {}
+        if meta.get("source"):
+            found[column["name"].lower()] = meta["source"]
     return found
 
 

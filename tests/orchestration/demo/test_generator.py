@@ -95,13 +95,14 @@ def test_a_demo_within_one_shard_is_the_same_data_whatever_the_shard_size(tmp_pa
     assert _digest(tmp_path / "150" / "landing") == _digest(tmp_path / "5000" / "landing")
 
 
+def _in_shards(tmp_path, customers: int, seed: int, shard_customers: int) -> None:
+    """Generate in several shards, simulated by two worker processes."""
+    params = DemoParams(customers=customers, seed=seed, shard_customers=shard_customers)
+    generate(tmp_path / "landing", tmp_path / "truth", params, workers=2)
+
+
 def test_shards_never_share_an_id_and_each_record_belongs_to_one_person(tmp_path):
-    generate(
-        tmp_path / "landing",
-        tmp_path / "truth",
-        DemoParams(customers=400, seed=4, shard_customers=100),
-        workers=2,
-    )
+    _in_shards(tmp_path, 400, seed=4, shard_customers=100)
     persons = pd.read_csv(tmp_path / "truth" / "persons.csv")
     assert len(persons) == 500 and persons["person_key"].is_unique
     assert persons["email"].is_unique
@@ -117,12 +118,7 @@ def test_shards_never_share_an_id_and_each_record_belongs_to_one_person(tmp_path
 
 
 def test_every_dirty_row_names_the_line_that_holds_it(tmp_path):
-    generate(
-        tmp_path / "landing",
-        tmp_path / "truth",
-        DemoParams(customers=600, seed=2, shard_customers=150),
-        workers=2,
-    )
+    _in_shards(tmp_path, 600, seed=2, shard_customers=150)
     dirty = pd.read_csv(tmp_path / "truth" / "dirty_rows.csv")
     folder = {
         "crm_customers": "crm",
