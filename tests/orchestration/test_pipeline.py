@@ -785,6 +785,7 @@ def test_a_corrupted_mart_blocks_the_sends(pipeline):
                 dg.AssetCheckKey(dg.AssetKey("dim_customers"), "dim_customers_meets_expectations"),
                 # Computed by the sends themselves, so selected with them.
                 dg.AssetCheckKey(dg.AssetKey("campaign_sends"), "every_campaign_is_sendable"),
+                dg.AssetCheckKey(dg.AssetKey("campaign_sends"), "due_campaigns_have_fresh_sources"),
             },
         )
     )
