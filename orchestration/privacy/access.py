@@ -7,14 +7,14 @@ from datetime import datetime
 
 import duckdb
 
-from orchestration.privacy.erasure import find_person
+from orchestration.privacy.erasure import find_person, held_rows, raw_rows
 from orchestration.privacy.identifiers import normalize
 
 
 def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
     """Everything held on the people behind an email, as one JSON-ready document."""
     email = normalize(email)
-    people, _ = find_person(conn, email)
+    people, identifiers = find_person(conn, email)
     ids = sorted(people)
     marks = ", ".join("?" * len(ids)) or "null"
 
@@ -48,4 +48,20 @@ def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
         "send_exclusions": rows(
             f"select * from email.send_exclusions where person_id in ({marks}) order by send_date"
         ),
+        # Everything above and the rest (web and email events, raw records, quarantined lines):
+        # every row `forget` would delete, table by table.
+        "every_table": every_table(conn, people, identifiers),
     }
+
+
+def every_table(conn, people: set[str], identifiers: dict[str, set[str]]) -> dict[str, list]:
+    """Each table's rows held on these people: the same tables and rows `forget` deletes."""
+    found = {}
+    for table, condition, params in [
+        *raw_rows(conn, identifiers),
+        *held_rows(conn, people, identifiers),
+    ]:
+        frame = conn.execute(f"select * from {table} where {condition}", params).df()
+        if len(frame):
+            found[table] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return found

@@ -111,6 +111,54 @@ def _derived_tables(conn) -> list[tuple[str, str, list[str]]]:
     return [(s, t, cols) for s, t, cols in rows]
 
 
+def _in(values) -> str:
+    return ", ".join("?" * len(values))
+
+
+def held_rows(conn, people: set[str], identifiers: dict[str, set[str]]) -> list[tuple]:
+    """Where the rows held on these people are, beyond the raw tables: (table, condition,
+    parameters) for the quarantine (any of their identifiers in a rejected line's text) and
+    every derived table (by person_id or an identifier column). `forget` deletes exactly these
+    and `access` returns them, so the two can never cover different tables."""
+    held = []
+    plain = {v for values in identifiers.values() for v in values} | {normalize(p) for p in people}
+    if table_exists(conn, "raw", "quarantine"):
+        rows = conn.execute("select rowid, raw_record from raw.quarantine").fetchall()
+        hits = [rid for rid, raw in rows if raw and set(TOKEN.findall(normalize(raw))) & plain]
+        if hits:
+            held.append(("raw.quarantine", f"rowid in ({_in(hits)})", hits))
+    values = sorted(plain)
+    for schema, table, columns in _derived_tables(conn):
+        conditions, params = [], []
+        if "person_id" in columns and people:
+            conditions.append(f"person_id in ({_in(people)})")
+            params += sorted(people)
+        for column in DERIVED_IDENTIFIER_COLUMNS:
+            if column in columns and values:
+                conditions.append(f"lower(trim(cast({column} as varchar))) in ({_in(values)})")
+                params += values
+        if conditions:
+            held.append((f"{schema}.{table}", " or ".join(conditions), params))
+    return held
+
+
+def raw_rows(conn, identifiers: dict[str, set[str]]) -> list[tuple]:
+    """(table, condition, parameters) for each raw table's rows carrying these identifiers."""
+    held = []
+    for table, columns in RAW_IDENTIFIERS.items():
+        if not table_exists(conn, "raw", table):
+            continue
+        conditions, params = [], []
+        for column, kind in columns:
+            values = sorted(identifiers.get(kind, ()))
+            if values:
+                conditions.append(f"lower(trim(cast({column} as varchar))) in ({_in(values)})")
+                params += values
+        if conditions:
+            held.append((f"raw.{table}", " or ".join(conditions), params))
+    return held
+
+
 def forget(
     conn: duckdb.DuckDBPyConnection,
     email: str,
@@ -145,31 +193,10 @@ def forget(
             removed = delete_counted(conn, f"raw.{table}", condition, [salt_value] * n)
             if removed:
                 report.rows_removed[f"raw.{table}"] = removed
-    plain = {v for values in identifiers.values() for v in values} | {normalize(p) for p in people}
-    if table_exists(conn, "raw", "quarantine"):
-        rows = conn.execute("select rowid, raw_record from raw.quarantine").fetchall()
-        hits = [rid for rid, raw in rows if raw and set(TOKEN.findall(normalize(raw))) & plain]
-        if hits:
-            conn.execute(
-                f"delete from raw.quarantine where rowid in ({', '.join('?' * len(hits))})", hits
-            )
-            report.rows_removed["raw.quarantine"] = len(hits)
-    values = sorted(plain)
-    for schema, table, columns in _derived_tables(conn):
-        conditions, params = [], []
-        if "person_id" in columns and people:
-            conditions.append(f"person_id in ({', '.join('?' * len(people))})")
-            params += sorted(people)
-        for column in DERIVED_IDENTIFIER_COLUMNS:
-            if column in columns and values:
-                conditions.append(
-                    f"lower(trim(cast({column} as varchar))) in ({', '.join('?' * len(values))})"
-                )
-                params += values
-        if conditions:
-            removed = delete_counted(conn, f"{schema}.{table}", " or ".join(conditions), params)
-            if removed:
-                report.rows_removed[f"{schema}.{table}"] = removed
+    for table, condition, params in held_rows(conn, people, identifiers):
+        removed = delete_counted(conn, table, condition, params)
+        if removed:
+            report.rows_removed[table] = removed
     if dry_run:
         conn.execute("rollback")
         return report

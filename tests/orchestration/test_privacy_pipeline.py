@@ -271,3 +271,23 @@ def test_erasure_requests_are_processed_by_the_dagster_job_without_the_email_in_
         assert conn.execute("select count(*) from privacy.erasure_log").fetchall()[0][0] == 2
     storage = [p for p in (root / "dagster_home").rglob("*") if p.is_file()]
     assert not any(email.encode() in p.read_bytes().lower() for p in storage)
+
+
+def test_access_holds_every_row_that_forget_would_delete(demo):
+    from orchestration.privacy import access, erasure
+
+    with duckdb.connect(str(demo["root"] / "warehouse.duckdb")) as conn:
+        email = conn.execute(
+            """
+            select c.email from marts.dim_customers as c
+            where c.email is not null
+                and exists (select 1 from marts.fct_email_events as e where e.person_id = c.person_id)
+                and exists (select 1 from marts.fct_web_events as w where w.person_id = c.person_id)
+            order by c.person_id limit 1
+            """
+        ).fetchone()[0]
+        document = access.access(conn, email)
+        report = erasure.forget(conn, email, demo["root"] / "exports", dry_run=True)
+    held = {table: len(rows) for table, rows in document["every_table"].items()}
+    assert held == report.rows_removed
+    assert held["marts.fct_email_events"] > 0 and held["marts.fct_web_events"] > 0
