@@ -81,37 +81,99 @@ def two_proportion_test(
     )
 
 
+ARM_COLUMNS = ["recipients", "converted_7d"]
+POOLED = "all campaigns"
+MAILED = "mailed"
+
+
+def arms(metrics: pd.DataFrame) -> pd.DataFrame:
+    """metrics: campaign_id, variant, recipients, converted_7d, is_window_closed (any other
+    columns, any number of rows per arm, e.g. one per lifecycle stage). One row per campaign
+    and arm; an arm's window is closed only when every row of it is."""
+    return metrics.groupby(["campaign_id", "variant"], as_index=False).agg(
+        recipients=("recipients", "sum"),
+        converted_7d=("converted_7d", "sum"),
+        is_window_closed=("is_window_closed", "all"),
+    )
+
+
 def compare_with_holdout(metrics: pd.DataFrame) -> pd.DataFrame:
-    """metrics: campaign_id, variant, recipients, converted_7d (any other columns, any
-    number of rows per arm). One row per campaign and mailed variant, plus one per variant
-    pooled over all campaigns ("all campaigns"), each compared with its holdout."""
-    arms = metrics.groupby(["campaign_id", "variant"], as_index=False)[
-        ["recipients", "converted_7d"]
-    ].sum()
-    rows = []
-    for campaign_id, frame in [
-        *arms.groupby("campaign_id"),
-        ("all campaigns", _pooled_over_campaigns_with_holdout(arms)),
-    ]:
+    """Each mailed variant against its own campaign's holdout, for arms whose 7-day window
+    has closed (both the variant's and the holdout's), plus one row pooling every campaign's
+    mailed arms against its holdout ("all campaigns", variant "mailed"), stratified by
+    campaign. Variants are never pooled by name: variant "a" of one campaign has nothing to
+    do with variant "a" of another."""
+    closed = arms(metrics)
+    closed = closed[closed["is_window_closed"]]
+    rows, strata = [], []
+    for campaign_id, frame in closed.groupby("campaign_id"):
         holdout = frame[frame["variant"] == "holdout"]
-        if holdout.empty or int(holdout["recipients"].iloc[0]) == 0:
+        mailed = frame[frame["variant"] != "holdout"]
+        if holdout.empty or int(holdout["recipients"].iloc[0]) == 0 or mailed.empty:
             continue
         h = holdout.iloc[0]
-        for arm in frame[frame["variant"] != "holdout"].itertuples():
-            result = two_proportion_test(
-                int(arm.converted_7d),
-                int(arm.recipients),
-                int(h["converted_7d"]),
-                int(h["recipients"]),
-            )
+        x0, n0 = int(h["converted_7d"]), int(h["recipients"])
+        for arm in mailed.itertuples():
+            result = two_proportion_test(int(arm.converted_7d), int(arm.recipients), x0, n0)
             rows.append({"campaign_id": campaign_id, "variant": arm.variant, **asdict(result)})
-    # No campaign with a holdout: no rows, but the columns a report reads.
+        strata.append((int(mailed["converted_7d"].sum()), int(mailed["recipients"].sum()), x0, n0))
+    if strata:
+        rows.append({"campaign_id": POOLED, "variant": MAILED, **asdict(stratified_test(strata))})
+    # No campaign with a closed holdout: no rows, but the columns a report reads.
     columns = ["campaign_id", "variant", *(f.name for f in fields(Comparison))]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _pooled_over_campaigns_with_holdout(arms: pd.DataFrame) -> pd.DataFrame:
-    """Arms summed over the campaigns that kept a holdout: randomized within each campaign
-    at the same share, so pooling keeps the comparison fair."""
-    with_holdout = arms[arms["campaign_id"].isin(arms[arms["variant"] == "holdout"]["campaign_id"])]
-    return with_holdout.groupby("variant", as_index=False)[["recipients", "converted_7d"]].sum()
+def open_windows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The arms whose 7-day window has not closed by the as-of date, with their counts so
+    far: listed, never compared, since conversions are still coming in."""
+    frame = arms(metrics)
+    return frame[~frame["is_window_closed"]].drop(columns="is_window_closed").reset_index(drop=True)
+
+
+def stratified_test(
+    strata: list[tuple[int, int, int, int]], confidence: float = 0.95
+) -> Comparison:
+    """Mailed against holdout over several campaigns, each a stratum of (conversions,
+    recipients, holdout conversions, holdout recipients). Rates are standardised to the
+    campaigns' sizes, so a campaign that held out a larger share cannot tilt the result
+    (Simpson's paradox); the difference's standard error sums the strata's, weighted."""
+    total = sum(n1 + n0 for _, n1, _, n0 in strata)
+    rate = holdout_rate = var1 = var0 = 0.0
+    for x1, n1, x0, n0 in strata:
+        if min(n1, n0) == 0:
+            raise ValueError("every stratum needs recipients in both arms")
+        weight = (n1 + n0) / total
+        p1, p0 = x1 / n1, x0 / n0
+        rate += weight * p1
+        holdout_rate += weight * p0
+        var1 += weight**2 * p1 * (1 - p1) / n1
+        var0 += weight**2 * p0 * (1 - p0) / n0
+    critical = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    difference = rate - holdout_rate
+    se = math.sqrt(var1 + var0)
+    z = difference / se if se > 0 else 0.0
+    if rate > 0 and holdout_rate > 0:
+        log_ratio = math.log(rate / holdout_rate)
+        se_log = math.sqrt(var1 / rate**2 + var0 / holdout_rate**2)
+        lift = rate / holdout_rate - 1
+        lift_low = math.exp(log_ratio - critical * se_log) - 1
+        lift_high = math.exp(log_ratio + critical * se_log) - 1
+    else:
+        lift = lift_low = lift_high = float("nan")
+    return Comparison(
+        recipients=sum(s[1] for s in strata),
+        conversions=sum(s[0] for s in strata),
+        holdout_recipients=sum(s[3] for s in strata),
+        holdout_conversions=sum(s[2] for s in strata),
+        rate=rate,
+        holdout_rate=holdout_rate,
+        difference=difference,
+        difference_low=difference - critical * se,
+        difference_high=difference + critical * se,
+        z=z,
+        p_value=float(2 * stats.norm.sf(abs(z))),
+        relative_lift=lift,
+        lift_low=lift_low,
+        lift_high=lift_high,
+    )

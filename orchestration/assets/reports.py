@@ -1,9 +1,11 @@
 """What the mail did: the campaign report, against each campaign's holdout."""
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from email_render import layout
+from ml import experiments
 from orchestration import settings
 from orchestration.reporting import campaign_report as campaign_report_page
 
@@ -15,27 +17,24 @@ def campaign_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
         metrics = conn.execute("select * from marts.campaign_metrics").df()
     path = layout.campaign_report(settings.exports_dir())
     built = campaign_report_page.build(metrics, path)
-    pooled = built["analysis"]
-    pooled = pooled[pooled["campaign_id"] == "all campaigns"] if not pooled.empty else pooled
+    analysis, still_open = built["analysis"], built["open_windows"]
+    shown = campaign_report_page.comparison_rows(
+        analysis[analysis["campaign_id"] == experiments.POOLED]
+    )
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.url(path.resolve().as_uri()),
             "report_path": dg.MetadataValue.path(str(path)),
             **built["headline"],
             "lift_over_holdout": dg.MetadataValue.md(
-                pooled[
-                    [
-                        "variant",
-                        "rate",
-                        "holdout_rate",
-                        "difference",
-                        "difference_low",
-                        "difference_high",
-                        "p_value",
-                    ]
-                ].to_markdown(index=False)
-                if not pooled.empty
-                else "no campaign kept a holdout"
+                pd.DataFrame(shown).to_markdown(index=False)
+                if shown
+                else "no campaign with a closed window kept a holdout"
+            ),
+            "windows_open": dg.MetadataValue.md(
+                still_open.to_markdown(index=False)
+                if len(still_open)
+                else "every arm's 7-day window has closed"
             ),
         }
     )

@@ -1,9 +1,14 @@
-"""The campaign measurement report: one self-contained HTML page with tables and charts."""
+"""The campaign measurement report: one self-contained HTML page with tables and charts.
+
+Every comparison on it is `ml.experiments`' own: an arm is compared with its campaign's
+holdout only once its 7-day window has closed, and variants are never pooled by name."""
 
 from __future__ import annotations
 
 import base64
+import html
 import io
+import math
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +20,10 @@ import pandas as pd  # noqa: E402
 
 from ml import experiments  # noqa: E402
 
+SUMS = ["recipients", "delivered", "opened", "clicked", "unsubscribed", "converted_7d"]
+MONEY = ["revenue_7d_eur", "attributed_orders", "attributed_revenue_eur"]
+MISSING = "—"
+
 
 def _png(figure) -> str:
     buffer = io.BytesIO()
@@ -23,95 +32,189 @@ def _png(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _conversion_chart(pooled: pd.DataFrame, holdout_rate: float, holdout_ci: float) -> str:
+def _conversion_chart(pooled: pd.Series) -> str:
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    labels = ["holdout", *pooled["variant"]]
-    rates = [holdout_rate, *pooled["rate"]]
-    errors = [holdout_ci, *((pooled["difference_high"] - pooled["difference_low"]) / 2)]
+    half_width = (pooled["difference_high"] - pooled["difference_low"]) / 2
     axis.bar(
-        labels,
-        [r * 100 for r in rates],
-        yerr=[e * 100 for e in errors],
-        capsize=6,
-        color=["#999999", *["#2b6cb0"] * len(pooled)],
+        ["holdout", "mailed"],
+        [pooled["holdout_rate"] * 100, pooled["rate"] * 100],
+        color=["#999999", "#2b6cb0"],
     )
-    axis.set(ylabel="converted within 7 days (%)", title="Conversion by arm, all campaigns")
+    axis.errorbar(
+        ["mailed"], [pooled["rate"] * 100], yerr=[half_width * 100], color="black", capsize=6
+    )
+    axis.set(
+        ylabel="converted within 7 days (%)",
+        title="Mailed against holdout, campaigns with closed windows\n"
+        "(standardised by campaign; bar: 95% interval of the difference)",
+    )
     return _png(figure)
 
 
-def _rates_chart(by_campaign: pd.DataFrame) -> str:
+def _rates_chart(by_arm: pd.DataFrame) -> str:
+    mailed = by_arm[by_arm["variant"] != "holdout"].sort_values(["campaign_id", "variant"])
+    labels = mailed["campaign_id"] + " · " + mailed["variant"]
     figure, axis = plt.subplots(figsize=(8, 3.5))
-    for variant, frame in by_campaign[by_campaign["variant"] != "holdout"].groupby("variant"):
-        frame = frame.sort_values("campaign_id")
-        axis.plot(
-            frame["campaign_id"], frame["open_rate"] * 100, marker="o", label=f"open {variant}"
-        )
-        axis.plot(
-            frame["campaign_id"], frame["click_rate"] * 100, marker="s", label=f"click {variant}"
-        )
-    axis.set(ylabel="% of delivered", title="Open and click rates by campaign")
+    positions = range(len(mailed))
+    axis.bar([p - 0.2 for p in positions], mailed["open_rate"] * 100, width=0.4, label="open")
+    axis.bar([p + 0.2 for p in positions], mailed["click_rate"] * 100, width=0.4, label="click")
+    axis.set_xticks(list(positions), labels)
+    axis.set(ylabel="% of delivered", title="Open and click rates by campaign and variant")
     axis.tick_params(axis="x", rotation=70, labelsize=7)
     axis.legend(fontsize=8)
     return _png(figure)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:,.4f}", border=0)
+def percent(value) -> str:
+    return MISSING if _is_missing(value) else f"{value:.1%}"
+
+
+def points(value) -> str:
+    """A difference of two rates, in percentage points."""
+    return MISSING if _is_missing(value) else f"{value * 100:+.2f} pp"
+
+
+def p_value(value) -> str:
+    if _is_missing(value):
+        return MISSING
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _count(value) -> str:
+    return MISSING if _is_missing(value) else f"{int(value):,}"
+
+
+def _money(value) -> str:
+    return MISSING if _is_missing(value) else f"€{float(value):,.2f}"
+
+
+def _is_missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _interval(low, high, as_text) -> str:
+    if _is_missing(low) or _is_missing(high):
+        return MISSING
+    return f"{as_text(low)} to {as_text(high)}"
+
+
+def _table(rows: list[dict], empty: str) -> str:
+    if not rows:
+        return f"<p>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def comparison_rows(analysis: pd.DataFrame) -> list[dict]:
+    """The comparisons as the page shows them."""
+    return [
+        {
+            "campaign": row.campaign_id,
+            "variant": row.variant,
+            "recipients": _count(row.recipients),
+            "converted": _count(row.conversions),
+            "conversion": percent(row.rate),
+            "holdout recipients": _count(row.holdout_recipients),
+            "holdout conversion": percent(row.holdout_rate),
+            "difference": points(row.difference),
+            "95% interval": _interval(row.difference_low, row.difference_high, points),
+            "relative lift": percent(row.relative_lift),
+            "lift 95% interval": _interval(row.lift_low, row.lift_high, percent),
+            "p-value": p_value(row.p_value),
+        }
+        for row in analysis.itertuples()
+    ]
+
+
+def _window(row) -> str:
+    if row.is_window_closed:
+        return "closed"
+    return f"window open until {pd.Timestamp(row.window_closes_at):%Y-%m-%d %H:%M} UTC"
+
+
+def _breakdown_rows(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
+    rows = []
+    for row in frame.itertuples():
+        shown = {key: getattr(row, key) for key in keys}
+        shown.update(
+            {
+                "window": _window(row),
+                "recipients": _count(row.recipients),
+                "delivered": _count(row.delivered),
+                "open rate": percent(row.open_rate),
+                "click rate": percent(row.click_rate),
+                "unsubscribe rate": percent(row.unsubscribe_rate),
+                "converted in 7 days": f"{_count(row.converted_7d)}"
+                f" ({percent(row.conversion_rate_7d)})"
+                + ("" if row.is_window_closed else " so far"),
+                "revenue in 7 days": _money(row.revenue_7d_eur),
+                "attributed orders": _count(row.attributed_orders),
+                "attributed revenue": _money(row.attributed_revenue_eur),
+            }
+        )
+        rows.append(shown)
+    return rows
+
+
+def _by(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    frame = metrics.groupby(keys, as_index=False).agg(
+        **{c: (c, "sum") for c in SUMS + MONEY},
+        is_window_closed=("is_window_closed", "all"),
+        window_closes_at=("window_closes_at", "max"),
+    )
+    delivered = frame["delivered"].where(frame["delivered"] > 0)
+    frame["open_rate"] = frame["opened"] / delivered
+    frame["click_rate"] = frame["clicked"] / delivered
+    frame["unsubscribe_rate"] = frame["unsubscribed"] / delivered
+    frame["conversion_rate_7d"] = frame["converted_7d"] / frame["recipients"]
+    return frame.sort_values(keys).reset_index(drop=True)
 
 
 def build(metrics: pd.DataFrame, out_path: Path) -> dict:
     """Write the report from campaign_metrics rows; return the headline figures."""
     analysis = experiments.compare_with_holdout(metrics)
-    sums = ["recipients", "delivered", "opened", "clicked", "unsubscribed", "converted_7d"]
-    money = ["revenue_7d_eur", "attributed_orders", "attributed_revenue_eur"]
-    by_campaign = metrics.groupby(["campaign_id", "variant"], as_index=False)[sums + money].sum()
-    delivered = by_campaign["delivered"].where(by_campaign["delivered"] > 0)
-    by_campaign["open_rate"] = by_campaign["opened"] / delivered
-    by_campaign["click_rate"] = by_campaign["clicked"] / delivered
-    by_campaign["conversion_rate_7d"] = by_campaign["converted_7d"] / by_campaign["recipients"]
-    pooled = analysis[analysis["campaign_id"] == "all campaigns"]
+    still_open = experiments.open_windows(metrics)
+    by_arm = _by(metrics, ["campaign_id", "variant"])
+    by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage"])
+    pooled = analysis[analysis["campaign_id"] == experiments.POOLED]
     charts = []
     if not pooled.empty:
-        h = pooled.iloc[0]
-        p0, n0 = h["holdout_rate"], h["holdout_recipients"]
-        charts.append(_conversion_chart(pooled, p0, 1.96 * (p0 * (1 - p0) / n0) ** 0.5))
-    if not by_campaign.empty:
-        charts.append(_rates_chart(by_campaign))
-    segments = metrics.groupby(["variant", "lifecycle_stage"], as_index=False)[sums].sum()
-    segments["conversion_rate_7d"] = segments["converted_7d"] / segments["recipients"]
-    shown = [
-        "campaign_id",
-        "variant",
-        "recipients",
-        "conversions",
-        "rate",
-        "holdout_rate",
-        "difference",
-        "difference_low",
-        "difference_high",
-        "relative_lift",
-        "lift_low",
-        "lift_high",
-        "z",
-        "p_value",
-    ]
+        charts.append(_conversion_chart(pooled.iloc[0]))
+    if not by_arm[by_arm["variant"] != "holdout"].empty:
+        charts.append(_rates_chart(by_arm))
     page = f"""<!doctype html><meta charset="utf-8"><title>Campaign measurement</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
 <h1>Campaign measurement</h1>
 <p>Conversion is any order within 7 days of being assigned to a campaign, mailed or held out,
-so each variant is compared with its holdout like for like (two-proportion z-test, 95%
-intervals; relative lift by the log risk ratio). Attributed orders are last-click within 7
-days. Segments are lifecycle stages at the as-of date.</p>
+so each variant is compared with its own campaign's holdout like for like (two-proportion
+z-test, 95% intervals; relative lift by the log risk ratio). An arm is compared only once its
+7-day window has closed before the as-of date; later arms are listed with their counts so far.
+Variants are never pooled across campaigns: "all campaigns" puts every campaign's mailed
+people against its holdout, standardised by campaign. Attributed orders are last-click within
+7 days. Lifecycle stages are at the as-of date.</p>
 {"".join(f'<img src="{c}" alt="chart">' for c in charts)}
-<h2>Variants against the holdout</h2>{_table(analysis[shown]) if not analysis.empty else "<p>No campaign kept a holdout.</p>"}
-<h2>By campaign and variant</h2>{_table(by_campaign)}
-<h2>By variant and lifecycle stage</h2>{_table(segments)}
+<h2 id="comparisons">Variants against the holdout</h2>
+{_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
+<h2 id="open">Windows still open</h2>
+{_table(_breakdown_rows(by_arm[~by_arm["is_window_closed"]], ["campaign_id", "variant"]), "Every arm's 7-day window has closed.")}
+<h2 id="by-arm">By campaign and variant</h2>
+{_table(_breakdown_rows(by_arm, ["campaign_id", "variant"]), "No campaign yet.")}
+<h2 id="by-stage">By campaign, variant and lifecycle stage</h2>
+{_table(_breakdown_rows(by_stage, ["campaign_id", "variant", "lifecycle_stage"]), "No campaign yet.")}
 """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
-    headline = {"campaigns": int(metrics["campaign_id"].nunique()), "analysis_rows": len(analysis)}
+    headline = {
+        "campaigns": int(metrics["campaign_id"].nunique()),
+        "comparisons": int((analysis["campaign_id"] != experiments.POOLED).sum()),
+        "campaigns_with_open_windows": int(still_open["campaign_id"].nunique()),
+    }
     for row in pooled.itertuples():
-        headline[f"lift_{row.variant}"] = float(row.difference)
-        headline[f"p_value_{row.variant}"] = float(row.p_value)
-    return {"headline": headline, "analysis": analysis}
+        headline["lift_mailed"] = float(row.difference)
+        headline["p_value_mailed"] = float(row.p_value)
+    return {"headline": headline, "analysis": analysis, "open_windows": still_open}

@@ -30,37 +30,73 @@ def _planted(rate_a, rate_b, rate_holdout, n_campaigns=8, per_arm=4_000, seed=3)
                     "lifecycle_stage": "active",
                     "recipients": n,
                     "converted_7d": int(rng.binomial(n, rate)),
+                    "is_window_closed": True,
                 }
             )
     return pd.DataFrame(rows)
 
 
+def _pooled(analysis):
+    return analysis[analysis["campaign_id"] == experiments.POOLED].iloc[0]
+
+
 def test_a_planted_lift_over_the_holdout_is_found_with_an_interval_around_it():
     analysis = experiments.compare_with_holdout(_planted(0.06, 0.08, 0.05))
-    pooled = analysis[analysis["campaign_id"] == "all campaigns"].set_index("variant")
-    for variant, true_difference in (("a", 0.01), ("b", 0.03)):
-        row = pooled.loc[variant]
-        assert row["p_value"] < 0.01
-        half_width = (row["difference_high"] - row["difference_low"]) / 2
-        assert abs(row["difference"] - true_difference) < 1.5 * half_width
-        assert row["lift_low"] > 0
-    assert len(analysis) == 2 * 8 + 2  # each campaign's variants, and both pooled
+    b = analysis[analysis["variant"] == "b"]
+    assert (b["difference_low"] > 0).mean() > 0.5  # most single campaigns see b's 3 points
+    pooled = _pooled(analysis)
+    assert pooled["variant"] == experiments.MAILED
+    assert pooled["p_value"] < 0.001
+    half_width = (pooled["difference_high"] - pooled["difference_low"]) / 2
+    assert abs(pooled["difference"] - 0.02) < 1.5 * half_width  # a and b mailed alike
+    assert pooled["lift_low"] > 0
+    assert len(analysis) == 2 * 8 + 1  # each campaign's variants, and mailed pooled
 
 
 def test_no_lift_is_not_declared_significant():
-    analysis = experiments.compare_with_holdout(_planted(0.05, 0.05, 0.05, seed=11))
-    pooled = analysis[analysis["campaign_id"] == "all campaigns"]
-    assert (pooled["p_value"] > 0.05).all()
-    assert ((pooled["difference_low"] < 0) & (pooled["difference_high"] > 0)).all()
+    pooled = _pooled(experiments.compare_with_holdout(_planted(0.05, 0.05, 0.05, seed=11)))
+    assert pooled["p_value"] > 0.05
+    assert pooled["difference_low"] < 0 < pooled["difference_high"]
 
 
 def test_campaigns_without_a_holdout_are_left_out():
     frame = _planted(0.06, 0.08, 0.05, n_campaigns=2)
     frame = frame[~((frame["campaign_id"] == "c1") & (frame["variant"] == "holdout"))]
     analysis = experiments.compare_with_holdout(frame)
-    assert set(analysis["campaign_id"]) == {"c0", "all campaigns"}
-    pooled_a = analysis[(analysis["campaign_id"] == "all campaigns") & (analysis["variant"] == "a")]
-    assert int(pooled_a["recipients"].iloc[0]) == 4_000  # c1's arms are not pooled either
+    assert set(analysis["campaign_id"]) == {"c0", experiments.POOLED}
+    assert _pooled(analysis)["recipients"] == 8_000  # c1's arms are not pooled either
+
+
+def test_variants_of_the_same_name_are_never_pooled_across_campaigns():
+    frame = _planted(0.06, 0.08, 0.05, n_campaigns=3)
+    analysis = experiments.compare_with_holdout(frame)
+    pooled = analysis[analysis["campaign_id"] == experiments.POOLED]
+    assert list(pooled["variant"]) == [experiments.MAILED]
+    a = analysis[analysis["variant"] == "a"]
+    assert sorted(a["campaign_id"]) == ["c0", "c1", "c2"] and (a["recipients"] == 4_000).all()
+
+
+def test_an_arm_whose_window_is_still_open_is_listed_not_compared():
+    frame = _planted(0.06, 0.08, 0.05, n_campaigns=2)
+    still_open = frame["campaign_id"] == "c1"
+    frame.loc[still_open, "is_window_closed"] = False
+    analysis = experiments.compare_with_holdout(frame)
+    assert "c1" not in set(analysis["campaign_id"])
+    assert _pooled(analysis)["recipients"] == 8_000
+    listed = experiments.open_windows(frame)
+    assert set(listed["campaign_id"]) == {"c1"} and len(listed) == 3
+    assert listed["converted_7d"].sum() == frame.loc[still_open, "converted_7d"].sum()
+
+
+def test_a_holdout_larger_in_one_campaign_cannot_fake_a_lift_by_pooling():
+    # Simpson's paradox: mailing changes nothing in either campaign, but the campaign with
+    # the high base rate held out fewer people. Summing arms would show a lift.
+    strata = [(600, 1_000, 60, 100), (100, 1_000, 100, 1_000)]
+    result = experiments.stratified_test(strata)
+    assert result.difference == pytest.approx(0.0, abs=1e-12)
+    naive = experiments.two_proportion_test(700, 2_000, 160, 1_100)
+    assert naive.difference > 0.2 and naive.p_value < 0.001
+    assert result.p_value > 0.99
 
 
 def test_the_95_percent_intervals_cover_the_planted_difference_95_percent_of_the_time():

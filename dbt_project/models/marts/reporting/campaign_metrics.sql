@@ -3,7 +3,9 @@
     (every variant and the holdout the email service never sees). Conversion is any order
     within 7 days of assignment, counted alike for mailed people and the holdout, so the
     arms compare fairly; attributed orders and revenue are last-click (int_orders_attributed).
-    The segment is the person's lifecycle stage at the as-of date. -#}
+    The segment is the person's lifecycle stage at the as-of date. An arm's window closes 7
+    days after its last assignment; until the as-of date passes that, its conversions are
+    counts so far, not a result. -#}
 
 with
 
@@ -34,6 +36,12 @@ customers as (
 send_plans as (
 
     select * from {{ ref('stg_email__send_plans') }}
+
+),
+
+as_of as (
+
+    select as_of_at from {{ ref('pipeline_as_of') }}
 
 ),
 
@@ -96,11 +104,13 @@ conversions as (
         count(orders.order_id) > 0 as has_converted_7d,
         coalesce(sum(orders.total_amount_eur), 0) as revenue_7d_eur
     from assignments
+    cross join as_of
     left join orders
         on
             assignments.person_id = orders.person_id
             and assignments.assigned_at <= orders.ordered_at
             and assignments.assigned_at + interval 7 day > orders.ordered_at
+            and as_of.as_of_at >= orders.ordered_at
     group by assignments.campaign_id, assignments.person_id
 
 ),
@@ -123,6 +133,7 @@ per_person as (
     select
         assignments.campaign_id,
         assignments.variant,
+        assignments.assigned_at,
         coalesce(customers.lifecycle_stage, 'unknown') as lifecycle_stage,
         responses.was_delivered,
         responses.has_opened,
@@ -150,6 +161,8 @@ counted as (
         variant,
         lifecycle_stage,
         count(*) as recipients,
+        min(assigned_at) as first_assigned_at,
+        max(assigned_at) as last_assigned_at,
         count(*) filter (where was_delivered) as delivered,
         count(*) filter (where has_opened) as opened,
         count(*) filter (where has_clicked) as clicked,
@@ -172,6 +185,10 @@ final as (
         variant = 'holdout' as is_holdout,
         lifecycle_stage,
         recipients,
+        first_assigned_at,
+        last_assigned_at,
+        last_assigned_at + interval 7 day as window_closes_at,
+        last_assigned_at + interval 7 day <= (select as_of.as_of_at from as_of) as is_window_closed,
         delivered,
         opened,
         clicked,

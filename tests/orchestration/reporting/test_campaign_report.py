@@ -1,0 +1,128 @@
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+
+from ml import experiments
+from orchestration.reporting import campaign_report
+
+
+class _Tables(HTMLParser):
+    """The page's tables by the id of the heading above them, as lists of row dicts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._section, self._row, self._cell = {}, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h2":
+            self._section = dict(attrs).get("id")
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._row.append(self._cell)
+            self._cell = None
+        elif tag == "tr":
+            rows = self.tables.setdefault(self._section, [])
+            rows.append(self._row)
+        elif tag == "table":
+            header, *body = self.tables[self._section]
+            self.tables[self._section] = [dict(zip(header, r, strict=True)) for r in body]
+
+
+def _metrics():
+    """Two finished campaigns that both name their variants a and b, and one sent today."""
+    rng = np.random.default_rng(5)
+    closes = {"spring": "2026-03-08", "summer": "2026-06-08", "today": "2026-12-08"}
+    rows = []
+    for campaign, rate in (("spring", 0.09), ("summer", 0.03), ("today", 0.05)):
+        for variant, n in (("a", 3_000), ("b", 3_000), ("holdout", 600)):
+            for stage in ("active", "at_risk"):
+                delivered = 0 if variant == "holdout" or campaign == "today" else n
+                rows.append(
+                    {
+                        "campaign_id": campaign,
+                        "variant": variant,
+                        "lifecycle_stage": stage,
+                        "recipients": n,
+                        "delivered": delivered,
+                        "opened": delivered // 3,
+                        "clicked": delivered // 10,
+                        "unsubscribed": 0,
+                        "converted_7d": int(rng.binomial(n, rate)),
+                        "revenue_7d_eur": 100.0,
+                        "attributed_orders": 0,
+                        "attributed_revenue_eur": 0.0,
+                        "window_closes_at": pd.Timestamp(closes[campaign]),
+                        "is_window_closed": campaign != "today",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _page(tmp_path, metrics):
+    path = tmp_path / "report.html"
+    built = campaign_report.build(metrics, path)
+    parser = _Tables()
+    parser.feed(path.read_text())
+    return built, path.read_text(), parser.tables
+
+
+def test_every_comparison_on_the_page_is_the_one_ml_experiments_computes(tmp_path):
+    metrics = _metrics()
+    _, page, tables = _page(tmp_path, metrics)
+    expected = experiments.compare_with_holdout(metrics)
+    shown = {(r["campaign"], r["variant"]): r for r in tables["comparisons"]}
+    assert len(shown) == len(expected) == 5  # a and b of two campaigns, and mailed pooled
+    for row in expected.itertuples():
+        on_page = shown[(row.campaign_id, row.variant)]
+        assert on_page["conversion"] == f"{row.rate:.1%}"
+        assert on_page["holdout conversion"] == f"{row.holdout_rate:.1%}"
+        assert on_page["difference"] == f"{row.difference * 100:+.2f} pp"
+        assert on_page["recipients"] == f"{row.recipients:,}"
+        assert on_page["p-value"] == campaign_report.p_value(row.p_value)
+    text = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)  # base64 may spell NaN
+    assert "NaN" not in text and "nan" not in text.lower()
+
+
+def test_a_campaign_whose_window_is_open_is_listed_with_its_counts_so_far_not_compared(
+    tmp_path,
+):
+    metrics = _metrics()
+    built, _, tables = _page(tmp_path, metrics)
+    assert "today" not in {r["campaign"] for r in tables["comparisons"]}
+    still_open = {(r["campaign_id"], r["variant"]): r for r in tables["open"]}
+    assert set(still_open) == {("today", "a"), ("today", "b"), ("today", "holdout")}
+    today_a = metrics[(metrics["campaign_id"] == "today") & (metrics["variant"] == "a")]
+    assert still_open[("today", "a")]["converted in 7 days"].startswith(
+        f"{today_a['converted_7d'].sum():,} ("
+    )
+    assert still_open[("today", "a")]["window"].startswith("window open until 2026-12-08")
+    pooled = built["analysis"].query("campaign_id == @experiments.POOLED").iloc[0]
+    assert pooled["recipients"] == 4 * 6_000  # spring and summer's a and b, not today's
+
+
+def test_variants_named_alike_stay_apart_in_every_breakdown(tmp_path):
+    _, _, tables = _page(tmp_path, _metrics())
+    by_stage = tables["by-stage"]
+    assert {(r["campaign_id"], r["variant"]) for r in by_stage} >= {
+        ("spring", "a"),
+        ("summer", "a"),
+    }
+    spring_a = [r for r in by_stage if (r["campaign_id"], r["variant"]) == ("spring", "a")]
+    assert [r["recipients"] for r in spring_a] == ["3,000", "3,000"]
+    mailed = [
+        r for r in tables["by-arm"] if r["variant"] != "holdout" and r["campaign_id"] != "today"
+    ]
+    assert len(mailed) == 4 and all(r["open rate"] == "33.3%" for r in mailed)
+    holdout = next(r for r in tables["by-arm"] if r["variant"] == "holdout")
+    assert holdout["open rate"] == campaign_report.MISSING  # nobody was mailed: no rate
