@@ -51,7 +51,12 @@ demo: manifest dagster-home
 	$(BIN)/python -m orchestration where
 	$(BIN)/python -m orchestration evaluate-identity
 
-test: manifest dagster-home lint
+# The headless browser the Data Docs tests drive (tests/headless_chromium.py).
+$(VENV)/chromium/VERSION: $(BIN)/.installed tests/headless_chromium.py
+	$(BIN)/python -m tests.headless_chromium $(VENV)/chromium
+	touch $@
+
+test: manifest dagster-home lint $(VENV)/chromium/VERSION
 	$(BIN)/python -m pytest
 
 ui: manifest dagster-home

@@ -105,12 +105,19 @@ def segment_sizes_are_within_bounds(duckdb: DuckDBResource) -> dg.AssetCheckResu
     """GX: every segment has at least its min_size members and at most its max_share."""
     with duckdb.get_connection() as conn:
         sizes = conn.execute(SEGMENT_SIZES_SQL).df()
-    outcome = quality.validate(settings.gx_context_dir(), "segment_sizes", sizes)
+    outcome = quality.validate(
+        settings.gx_context_dir(),
+        "segment_sizes",
+        quality.segment_size_frame(sizes),
+        expectations=quality.segment_size_expectations(sizes),
+    )
     small = sizes[sizes["members"] < sizes["min_size"]]
+    large = sizes[sizes["members"] > sizes["max_members"]]
     return gx_check_result(
         outcome,
         extra={
             "segments_below_minimum_size": small["segment_name"].tolist(),
+            "segments_above_maximum_share": large["segment_name"].tolist(),
             "sizes": dg.MetadataValue.md(sizes.to_markdown(index=False)),
         },
     )
