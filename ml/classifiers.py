@@ -109,7 +109,10 @@ class TrainingResult:
     example: pd.DataFrame
     calibration: pd.DataFrame
     importance: pd.DataFrame
+    # label, the model's "score", and one column per baseline that could be scored
     eval_scores: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # "training" and "holdout": the feature rows and label each model saw, person ids dropped
+    datasets: dict = field(repr=False, default_factory=dict)
     # name -> holdout metrics of each baseline: "logreg", and "bgnbd" where BG/NBD could be fit
     baselines: dict = field(default_factory=dict)
     baseline_skipped: dict = field(default_factory=dict)
@@ -171,6 +174,12 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray) -> dict:
     }
 
 
+def calibration_table(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Observed rate against mean predicted probability, per decile of the score."""
+    observed, predicted = calibration_curve(y_true, scores, n_bins=10, strategy="quantile")
+    return pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
+
+
 def dataset(task: Task, features: FeatureCache, cutoff) -> tuple[pd.DataFrame, pd.Series]:
     x = features.at(cutoff)
     x = x[task.population(x)]
@@ -213,18 +222,19 @@ def train(
     y_true = y_eval.to_numpy()
     metrics = evaluate(y_true, eval_scores)
     baseline = make_baseline().fit(x_fit, y_fit)
-    baseline_metrics = evaluate(y_true, baseline.predict_proba(x_eval)[:, 1])
+    scored = {"label": y_true, "score": eval_scores}
+    scored["logreg"] = baseline.predict_proba(x_eval)[:, 1]
+    baseline_metrics = evaluate(y_true, scored["logreg"])
     baselines, baseline_skipped = {"logreg": baseline_metrics}, {}
     try:
-        bgnbd_scores = task.bgnbd_baseline(
+        scored["bgnbd"] = task.bgnbd_baseline(
             x_eval.index, features.orders, eval_cutoff, task.horizon_days
         )
-        baselines["bgnbd"] = evaluate(y_true, bgnbd_scores)
+        baselines["bgnbd"] = evaluate(y_true, scored["bgnbd"])
     except clv.ClvUnfittable as exc:
         baseline_skipped["bgnbd"] = str(exc)
 
-    observed, predicted = calibration_curve(y_true, eval_scores, n_bins=10, strategy="quantile")
-    calibration = pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
+    calibration = calibration_table(y_true, eval_scores)
     x_imp, y_imp = _subsample(x_eval, y_eval, IMPORTANCE_ROWS, random_state)
     permuted = permutation_importance(
         model, x_imp, y_imp, scoring="roc_auc", n_repeats=3, random_state=random_state
@@ -277,7 +287,11 @@ def train(
         example=x_eval.head(5).reset_index(drop=True),
         calibration=calibration,
         importance=importance,
-        eval_scores=pd.DataFrame({"label": y_true, "score": eval_scores}),
+        eval_scores=pd.DataFrame(scored),
+        datasets={
+            "training": x_fit.assign(label=y_fit.to_numpy()).reset_index(drop=True),
+            "holdout": x_eval.assign(label=y_true).reset_index(drop=True),
+        },
     )
 
 

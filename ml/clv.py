@@ -22,7 +22,7 @@ an annual rate.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -431,6 +431,10 @@ class ClvFit:
     model: ClvModel
     holdout: dict[str, float]
     calibration: pd.DataFrame
+    # The per-buyer summaries each fit saw (frequency, recency, T, spend), and the cutoff
+    # of the checked fit.
+    summaries: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    holdout_cutoff: pd.Timestamp | None = None
 
 
 def fit_with_holdout(
@@ -443,8 +447,11 @@ def fit_with_holdout(
     earlier = summarize(orders, holdout_cutoff)
     checked = fit(earlier, spend=spend)
     actual = holdout_transactions(orders, earlier, holdout_cutoff, holdout_days)
+    latest = summarize(orders, as_of)
     return ClvFit(
-        model=fit(summarize(orders, as_of), spend=spend),
+        model=fit(latest, spend=spend),
         holdout=holdout_metrics(checked, earlier, orders, holdout_cutoff, holdout_days),
         calibration=calibration_by_frequency(checked, earlier, actual, holdout_days),
+        summaries={"training": latest, "holdout": earlier},
+        holdout_cutoff=holdout_cutoff,
     )

@@ -7,7 +7,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 
 def calibration(curve: pd.DataFrame, title: str):
@@ -45,6 +52,56 @@ def transactions_by_frequency(table: pd.DataFrame, title: str):
         title=title,
     )
     axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def _has_both_classes(label: np.ndarray) -> bool:
+    return 0 < label.sum() < len(label)
+
+
+def roc(label: np.ndarray, scores: dict[str, np.ndarray], title: str):
+    """ROC curve of each scorer on the holdout (the model and its baselines), with its AUC."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    if _has_both_classes(label):
+        for name, score in scores.items():
+            false_positive, true_positive, _ = roc_curve(label, score)
+            auc = roc_auc_score(label, score)
+            axis.plot(false_positive, true_positive, label=f"{name} (AUC {auc:.3f})")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def precision_recall(label: np.ndarray, scores: dict[str, np.ndarray], title: str):
+    """Precision against recall of each scorer on the holdout; the base rate is the floor."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.axhline(label.mean(), linestyle="--", color="grey", label=f"base rate {label.mean():.3f}")
+    if _has_both_classes(label):
+        for name, score in scores.items():
+            precision, recall, _ = precision_recall_curve(label, score)
+            average = average_precision_score(label, score)
+            axis.plot(recall, precision, label=f"{name} (AP {average:.3f})")
+    axis.set(xlabel="recall", ylabel="precision", title=title, ylim=(0, 1.02))
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+def recommendation_holdout(evaluation: dict[str, dict[str, float]], title: str):
+    """precision@k, recall@k and catalogue coverage of each recommender on the holdout."""
+    frame = pd.DataFrame(evaluation).T
+    measures = [c for c in frame.columns if c != "people_evaluated"]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(1, len(frame))
+    for i, (strategy, row) in enumerate(frame.iterrows()):
+        positions = [p + i * width for p in range(len(measures))]
+        axis.bar(positions, [row[m] for m in measures], width=width, label=strategy)
+    axis.set_xticks([p + width * (len(frame) - 1) / 2 for p in range(len(measures))], measures)
+    axis.set(ylabel="share", title=title)
+    axis.legend()
     figure.tight_layout()
     return figure
 

@@ -9,9 +9,13 @@ import mlflow
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from ml import plots
+from ml import classifiers, plots
 
 CHAMPION = "champion"
+# MLflow 3's UI opens an experiment without this tag on its GenAI traces view; these are
+# model-training experiments, to be opened on their runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
 
 
 def configure(tracking_uri: str, artifacts_dir: Path, experiment: str) -> str:
@@ -19,14 +23,33 @@ def configure(tracking_uri: str, artifacts_dir: Path, experiment: str) -> str:
     mlflow.set_tracking_uri(tracking_uri)
     existing = mlflow.get_experiment_by_name(experiment)
     if existing is not None:
-        mlflow.set_experiment(experiment_id=existing.experiment_id)
-        return existing.experiment_id
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-    experiment_id = mlflow.create_experiment(
-        experiment, artifact_location=artifacts_dir.resolve().as_uri()
-    )
+        experiment_id = existing.experiment_id
+        for key, value in EXPERIMENT_KIND.items():
+            if existing.tags.get(key) != value:  # stores made before the tag existed
+                MlflowClient().set_experiment_tag(experiment_id, key, value)
+    else:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        experiment_id = mlflow.create_experiment(
+            experiment, artifact_location=artifacts_dir.resolve().as_uri(), tags=EXPERIMENT_KIND
+        )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def run_tags(git_commit: str | None, dagster_run_id: str | None, as_of) -> dict[str, str]:
+    """What ties a run to the code and the pipeline run that made it, and the data's date."""
+    tags = {"as_of": f"{as_of:%Y-%m-%d %H:%M}"}
+    if git_commit:
+        tags[GIT_COMMIT_TAG] = git_commit
+    if dagster_run_id:
+        tags["dagster_run_id"] = dagster_run_id
+    return tags
+
+
+def log_dataset(frame, name: str, context: str, tags: dict[str, str], targets: str | None = None):
+    """The dataset's name, digest, schema and row count as a run input: never its rows."""
+    dataset = mlflow.data.from_pandas(frame, name=name, targets=targets)
+    mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame)), **tags})
 
 
 def log_sklearn_model(model, name: str, example, registered_name: str):
@@ -103,29 +126,41 @@ def load_champion(registered_name: str):
     return mlflow.sklearn.load_model(f"models:/{registered_name}@{CHAMPION}")
 
 
-def log_classifier_run(result, registered_name: str) -> dict:
-    """Log a classifiers.TrainingResult to the active run: parameters, holdout metrics for the
-    model and its baseline, calibration and importance plots, and the registered model; then
-    gate the champion alias. Returns what the run decided."""
+def log_classifier_run(result, registered_name: str, tags: dict[str, str]) -> dict:
+    """Log a classifiers.TrainingResult to the active run: tags, parameters, the training and
+    holdout datasets, holdout metrics, ROC, precision-recall, calibration and importance
+    plots, and the registered model; each baseline as a child run with the same metrics and
+    plots; then gate the champion alias and describe the model and version. Returns what the
+    run decided."""
+    mlflow.set_tags(tags)
     mlflow.log_params(result.params)
     mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
-    for baseline, metrics in result.baselines.items():
-        mlflow.log_metrics({f"baseline_{baseline}_{k}": v for k, v in metrics.items()})
+    _log_datasets(result, registered_name, tags)
+    label = result.eval_scores["label"].to_numpy()
+    _log_curves(label, {"model": result.eval_scores["score"].to_numpy()}, registered_name)
     for baseline, reason in result.baseline_skipped.items():
         mlflow.set_tag(f"baseline_{baseline}_skipped", reason)
-    for figure_name, figure in (
-        (
-            "calibration.png",
-            plots.calibration(result.calibration, f"{registered_name} calibration"),
-        ),
-        ("feature_importance.png", plots.importance(result.importance, registered_name)),
-    ):
-        mlflow.log_figure(figure, figure_name)
-        plots.close(figure)
+    figure = plots.importance(result.importance, registered_name)
+    mlflow.log_figure(figure, "feature_importance.png")
+    plots.close(figure)
     mlflow.log_table(result.calibration, "calibration.json")
     mlflow.log_table(result.importance, "feature_importance.json")
     info = log_sklearn_model(result.model, "model", result.example, registered_name)
     version = str(info.registered_model_version)
+    parent = mlflow.active_run().info.run_id
+    for baseline, metrics in result.baselines.items():
+        with mlflow.start_run(run_name=f"baseline {baseline}", nested=True):
+            mlflow.set_tags({**tags, "baseline_of": parent, "model_kind": "baseline"})
+            mlflow.log_params(
+                {"baseline": BASELINES[baseline], "eval_cutoff": result.params["eval_cutoff"]}
+            )
+            mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+            _log_dataset_of(result, "holdout", registered_name, tags)
+            _log_curves(
+                label,
+                {baseline: result.eval_scores[baseline].to_numpy()},
+                f"{registered_name} {baseline}",
+            )
     promoted, decision = promote_if_better(
         registered_name,
         version,
@@ -133,8 +168,83 @@ def log_classifier_run(result, registered_name: str) -> dict:
         result.metrics["roc_auc"],
         baselines={name: m["roc_auc"] for name, m in result.baselines.items()},
     )
-    mlflow.set_tags({"champion_decision": decision, "promoted": str(promoted)})
+    mlflow.set_tags(
+        {"champion_decision": decision, "promoted": str(promoted), "model_kind": "model"}
+    )
+    describe(result, registered_name, version, decision, tags)
     return {"version": version, "promoted": promoted, "decision": decision}
+
+
+BASELINES = {
+    "logreg": "logistic regression on the same features, standardised",
+    "bgnbd": "BG/NBD probability of a purchase in the horizon, fit on orders before the cutoff",
+}
+
+
+def _log_datasets(result, registered_name: str, tags: dict[str, str]) -> None:
+    for context in ("training", "holdout"):
+        _log_dataset_of(result, context, registered_name, tags)
+
+
+def _log_dataset_of(result, context: str, registered_name: str, tags: dict[str, str]) -> None:
+    cutoff = result.train_cutoff if context == "training" else result.eval_cutoff
+    log_dataset(
+        result.datasets[context],
+        f"{registered_name}_{context}",
+        context,
+        {
+            **{k: v for k, v in tags.items() if k == "as_of"},
+            "cutoff": f"{cutoff:%Y-%m-%d %H:%M}",
+            "label_window_days": str(result.task.horizon_days),
+        },
+        targets="label",
+    )
+
+
+def _log_curves(label, scores: dict, title: str) -> None:
+    """ROC, precision-recall and calibration on the holdout, as PNG artifacts."""
+    figures = {
+        "roc_curve.png": plots.roc(label, scores, f"{title}: ROC on the holdout"),
+        "precision_recall_curve.png": plots.precision_recall(
+            label, scores, f"{title}: precision-recall on the holdout"
+        ),
+        "calibration.png": plots.calibration(
+            classifiers.calibration_table(label, next(iter(scores.values()))),
+            f"{title} calibration",
+        ),
+    }
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, name)
+        plots.close(figure)
+
+
+def describe(result, registered_name: str, version: str, decision: str, tags: dict) -> None:
+    """What the registered model predicts, and what this version is and why it is or is not
+    the champion: read in the registry, where runs are not in view."""
+    task = result.task
+    client = MlflowClient()
+    client.update_registered_model(
+        registered_name,
+        description=(
+            f"{task.description} Predicts the probability ({task.score_column}) over the next"
+            f" {task.horizon_days} days: gradient boosting calibrated by Platt scaling, trained"
+            f" on point-in-time features. The '{CHAMPION}' alias marks the version that scores;"
+            " a new version takes it only by beating the champion and every baseline on"
+            " holdout ROC AUC."
+        ),
+    )
+    metrics = result.metrics
+    client.update_model_version(
+        registered_name,
+        version,
+        description=(
+            f"As of {tags.get('as_of')}: trained on {result.params['train_rows']:,} people at"
+            f" {result.train_cutoff:%Y-%m-%d}, judged on {metrics['rows']:,} at"
+            f" {result.eval_cutoff:%Y-%m-%d} (ROC AUC {metrics['roc_auc']:.3f}, PR AUC"
+            f" {metrics['pr_auc']:.3f}, Brier {metrics['brier']:.4f}), refit on the holdout"
+            f" window to score. Champion decision: {decision}."
+        ),
+    )
 
 
 def load_champion_with_version(registered_name: str):

@@ -98,7 +98,9 @@ def _classifier_asset(task: classifiers.Task, doc: str):
         description=doc,
         check_specs=[_trained_check(name)],
     )
-    def _model(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
+    def _model(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+    ):
         with duckdb.get_connection() as conn:
             as_of, _, features = _features(conn)
         try:
@@ -110,7 +112,9 @@ def _classifier_asset(task: classifiers.Task, doc: str):
         experiment_id = mlflow_tracking.start(task.name)
         with mlflow.start_run(run_name=f"{task.name} as of {as_of:%Y-%m-%d}") as run:
             mlflow.log_param("as_of", f"{as_of:%Y-%m-%d %H:%M}")
-            decision = tracking.log_classifier_run(result, task.name)
+            decision = tracking.log_classifier_run(
+                result, task.name, mlflow_tracking.run_tags(context.run_id, as_of)
+            )
         yield from _trained(
             duckdb,
             task.name,
@@ -156,7 +160,9 @@ churn_risk_model = _classifier_asset(
     kinds={"scipy", "mlflow", "duckdb"},
     check_specs=[_trained_check("clv_model_params")],
 )
-def clv_model_params(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
+def clv_model_params(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+):
     """BG/NBD and Gamma-Gamma parameters fit by maximum likelihood, checked on a 90-day holdout."""
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
@@ -177,6 +183,16 @@ def clv_model_params(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
     model, holdout = found.model, found.holdout
     experiment_id = mlflow_tracking.start("customer_lifetime_value")
     with mlflow.start_run(run_name=f"clv as of {as_of:%Y-%m-%d}") as run:
+        tags = mlflow_tracking.run_tags(context.run_id, as_of)
+        mlflow.set_tags(tags)
+        for purpose, summary in found.summaries.items():
+            cutoff = as_of if purpose == "training" else found.holdout_cutoff
+            tracking.log_dataset(
+                summary.reset_index(drop=True),
+                f"clv_{purpose}_buyers",
+                purpose,
+                {"as_of": tags["as_of"], "cutoff": f"{cutoff:%Y-%m-%d %H:%M}"},
+            )
         mlflow.log_params(
             {
                 "as_of": f"{as_of:%Y-%m-%d %H:%M}",
@@ -224,7 +240,9 @@ def clv_model_params(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
     kinds={"sklearn", "duckdb"},
     check_specs=[_trained_check("customer_personas")],
 )
-def customer_personas(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
+def customer_personas(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+):
     """K-means personas over RFM and engagement, named by their centroids, with the silhouette."""
     with duckdb.get_connection() as conn:
         as_of, _, features = _features(conn)
@@ -237,6 +255,7 @@ def customer_personas(duckdb: DuckDBResource, mlflow_tracking: MlflowTracking):
         return
     experiment_id = mlflow_tracking.start("personas")
     with mlflow.start_run(run_name=f"personas as of {as_of:%Y-%m-%d}") as run:
+        mlflow.set_tags(mlflow_tracking.run_tags(context.run_id, as_of))
         mlflow.log_params({"k": found.k, "features": ",".join(personas.PERSONA_FEATURES)})
         mlflow.log_metrics({"silhouette": found.silhouette})
         mlflow.log_metrics({f"silhouette_k{k}": v for k, v in found.silhouettes.items()})
@@ -320,7 +339,7 @@ def customer_scores(
     kinds={"scipy", "duckdb", "mlflow"},
 )
 def customer_recommendations(
-    duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
     """Top 3 products per person by item-item collaborative filtering, bestsellers as fallback."""
     with duckdb.get_connection() as conn:
@@ -338,9 +357,25 @@ def customer_recommendations(
     ]
     experiment_id = mlflow_tracking.start("recommendations")
     with mlflow.start_run(run_name=f"recommendations as of {as_of:%Y-%m-%d}") as run:
-        mlflow.log_params({"k": 3, "interaction_weights": str(recommend.INTERACTION_WEIGHTS)})
+        mlflow.set_tags(mlflow_tracking.run_tags(context.run_id, as_of))
+        mlflow.log_params(
+            {
+                "k": 3,
+                "interaction_weights": str(recommend.INTERACTION_WEIGHTS),
+                "holdout_days": RECS_HOLDOUT_DAYS,
+                "holdout_cutoff": f"{as_of - pd.Timedelta(days=RECS_HOLDOUT_DAYS):%Y-%m-%d %H:%M}",
+            }
+        )
         for strategy, metrics in evaluation.items():
             mlflow.log_metrics({f"{strategy}_{k}": v for k, v in metrics.items()})
+        figure = plots.recommendation_holdout(
+            evaluation, f"holdout: {RECS_HOLDOUT_DAYS} days before {as_of:%Y-%m-%d}"
+        )
+        mlflow.log_figure(figure, "holdout_by_strategy.png")
+        plots.close(figure)
+        mlflow.log_table(
+            pd.DataFrame(evaluation).T.reset_index(names="strategy"), "holdout_by_strategy.json"
+        )
     with duckdb.get_connection() as conn:
         rows = warehouse.replace_table(conn, "ml", "customer_recommendations", recs)
     return dg.MaterializeResult(

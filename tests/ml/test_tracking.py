@@ -1,4 +1,6 @@
-"""The champion gate: a new model must beat the current champion and every baseline."""
+"""MLflow bookkeeping: the champion gate, and what a logged run tells an ML engineer."""
+
+import json
 
 import mlflow
 import pytest
@@ -52,3 +54,70 @@ def test_a_first_model_is_promoted_even_below_a_baseline_and_says_so(registry):
         "gate_model", first, "holdout_roc_auc", 0.60, baselines={"bgnbd": 0.65}
     )
     assert promoted and "does not beat the baseline bgnbd (0.6500)" in why
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A purchase model trained on synthetic orders and logged as the pipeline logs it."""
+    from ml import classifiers
+    from tests.ml.test_classifiers import _synthetic
+
+    root = tmp_path_factory.mktemp("mlflow")
+    features, as_of = _synthetic()
+    result = classifiers.train(classifiers.PURCHASE, features, as_of)
+    experiment_id = tracking.configure(
+        f"sqlite:///{root / 'mlflow.db'}", root / "mlruns", "purchase_propensity"
+    )
+    tags = tracking.run_tags("0123abc", "dagster-run-1", as_of)
+    with mlflow.start_run(run_name="purchase") as run:
+        decision = tracking.log_classifier_run(result, "purchase_propensity", tags)
+    yield {"experiment_id": experiment_id, "run_id": run.info.run_id, "decision": decision}
+    mlflow.set_tracking_uri(None)
+
+
+def test_experiments_open_on_their_runs_not_on_genai_traces(logged):
+    experiment = mlflow.get_experiment(logged["experiment_id"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_a_run_is_tied_to_its_commit_its_dagster_run_and_its_as_of_date(logged):
+    run = mlflow.get_run(logged["run_id"])
+    assert run.data.tags[tracking.GIT_COMMIT_TAG] == "0123abc"
+    assert run.data.tags["dagster_run_id"] == "dagster-run-1"
+    assert run.data.tags["as_of"] == "2026-10-01 00:00"
+
+
+def test_training_and_holdout_datasets_are_logged_by_name_size_and_cutoff_without_people(logged):
+    inputs = {d.dataset.name: d for d in mlflow.get_run(logged["run_id"]).inputs.dataset_inputs}
+    assert set(inputs) == {"purchase_propensity_training", "purchase_propensity_holdout"}
+    holdout = inputs["purchase_propensity_holdout"]
+    tags = {t.key: t.value for t in holdout.tags}
+    assert tags["mlflow.data.context"] == "holdout"
+    assert tags["cutoff"] == "2026-09-01 00:00" and int(tags["rows"]) > 100
+    schema = holdout.dataset.schema
+    columns = {c["name"] for c in json.loads(schema)["mlflow_colspec"]}
+    assert "person_id" not in columns and {"days_since_last_order", "label"} <= columns
+
+
+def test_each_baseline_is_a_child_run_with_the_models_metrics_and_curves(logged):
+    client = mlflow.MlflowClient()
+    parent = client.get_run(logged["run_id"])
+    children = client.search_runs(
+        [logged["experiment_id"]], f"tags.mlflow.parentRunId = '{logged['run_id']}'"
+    )
+    assert {c.info.run_name for c in children} == {"baseline logreg", "baseline bgnbd"}
+    model_metrics = {k for k in parent.data.metrics if k.startswith("holdout_")}
+    curves = {"roc_curve.png", "precision_recall_curve.png", "calibration.png"}
+    for run in [parent, *children]:
+        assert {k for k in run.data.metrics if k.startswith("holdout_")} == model_metrics
+        assert curves <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert not any(k.startswith("baseline_") for k in parent.data.metrics)
+
+
+def test_the_registry_says_what_the_model_predicts_and_why_this_version_is_champion(logged):
+    client = mlflow.MlflowClient()
+    model = client.get_registered_model("purchase_propensity")
+    assert "30 days" in model.description and "champion" in model.description
+    version = client.get_model_version("purchase_propensity", logged["decision"]["version"])
+    assert "ROC AUC" in version.description
+    assert logged["decision"]["decision"] in version.description
