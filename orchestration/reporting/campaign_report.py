@@ -54,7 +54,8 @@ def _conversion_chart(pooled: pd.Series) -> str:
 def _rates_chart(by_arm: pd.DataFrame) -> str:
     mailed = by_arm[by_arm["variant"] != "holdout"].sort_values(["campaign_id", "variant"])
     labels = mailed["campaign_id"] + " · " + mailed["variant"]
-    figure, axis = plt.subplots(figsize=(8, 3.5))
+    # Wide enough that each campaign's label stays legible however many there are.
+    figure, axis = plt.subplots(figsize=(max(8, 0.22 * len(mailed)), 4))
     positions = range(len(mailed))
     axis.bar([p - 0.2 for p in positions], mailed["open_rate"] * 100, width=0.4, label="open")
     axis.bar([p + 0.2 for p in positions], mailed["click_rate"] * 100, width=0.4, label="click")
@@ -197,7 +198,7 @@ z-test, 95% intervals; relative lift by the log risk ratio). An arm is compared 
 Variants are never pooled across campaigns: "all campaigns" puts every campaign's mailed
 people against its holdout, standardised by campaign. Attributed orders are last-click within
 7 days. Lifecycle stages are at the as-of date.</p>
-{"".join(f'<img src="{c}" alt="chart">' for c in charts)}
+{"".join(f'<div style="overflow-x:auto"><img src="{c}" alt="chart"></div>' for c in charts)}
 <h2 id="comparisons">Variants against the holdout</h2>
 {_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
 <h2 id="open">Windows still open</h2>
