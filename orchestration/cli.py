@@ -142,13 +142,26 @@ def _forget(args: argparse.Namespace) -> int:
             print("nothing was erased")
             return 1
     with _warehouse(read_only=False) as conn:
-        report = erasure.forget(conn, args.email, settings.exports_dir(), dry_run=args.dry_run)
+        report = erasure.forget(
+            conn,
+            args.email,
+            settings.exports_dir(),
+            dry_run=args.dry_run,
+            landing_dir=settings.landing_dir(),
+        )
     if args.dry_run:
         print(f"dry run, nothing changed: {report.people_erased} person(s) would be erased")
     else:
         print(report.summary())
     for table, rows in sorted(report.rows_removed.items()):
         print(f"  {table:<40} {rows:>8,} rows {'to remove' if args.dry_run else 'removed'}")
+    if report.landing_files:
+        print(
+            "  landing files that still name them (the sources' exports: delete or re-export"
+            " them; the loader keeps these people out meanwhile):"
+        )
+        for mention in report.landing_files:
+            print(f"    {mention['file']:<50} {mention['lines']:>6,} lines")
     if not report.people_erased:
         print("  nobody in the warehouse had this email; its hash is suppressed all the same")
         return 1
@@ -193,7 +206,7 @@ def _access(args: argparse.Namespace) -> int:
         print(f"not an email address: {args.email!r}")
         return 2
     with _warehouse(read_only=True) as conn:
-        document = access.access(conn, args.email)
+        document = access.access(conn, args.email, landing_dir=settings.landing_dir())
     if not document["person_ids"]:
         print("nobody in the warehouse has this email; no document was written")
         return 1
@@ -207,6 +220,8 @@ def _access(args: argparse.Namespace) -> int:
         with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
             fh.write(text)
         print(f"wrote {args.out} ({len(document['person_ids'])} person(s))")
+        for mention in document["landing_files"]:
+            print(f"  still in landing file {mention['file']} ({mention['lines']:,} lines)")
     else:
         print(text)
     return 0

@@ -50,7 +50,9 @@ def erase_requested_people(context: dg.OpExecutionContext, duckdb: DuckDBResourc
         for request in requests:
             for line in request.read_text(encoding="utf-8").splitlines():
                 if line.strip():
-                    report = erasure.forget(conn, line, settings.exports_dir())
+                    report = erasure.forget(
+                        conn, line, settings.exports_dir(), landing_dir=settings.landing_dir()
+                    )
                     context.log.info(report.summary())
                     erased += report.people_erased
             request.unlink()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
 from orchestration.privacy.erasure import find_person, held_rows, raw_rows
 from orchestration.privacy.identifiers import normalize
+from orchestration.privacy.landing_mentions import landing_mentions
 
 
-def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
-    """Everything held on the people behind an email, as one JSON-ready document."""
+def access(conn: duckdb.DuckDBPyConnection, email: str, landing_dir: Path | None = None) -> dict:
+    """Everything held on the people behind an email, as one JSON-ready document; with
+    `landing_dir`, also the landing files that still mention them."""
     email = normalize(email)
     people, identifiers = find_person(conn, email)
     ids = sorted(people)
@@ -51,6 +54,8 @@ def access(conn: duckdb.DuckDBPyConnection, email: str) -> dict:
         # Everything above and the rest (web and email events, raw records, quarantined lines):
         # every row `forget` would delete, table by table.
         "every_table": every_table(conn, people, identifiers),
+        # Not ours to rewrite: the sources' exports, named so the operator can act on them.
+        "landing_files": landing_mentions(landing_dir, identifiers) if landing_dir else [],
     }
 
 

@@ -23,6 +23,7 @@ from orchestration.privacy.identifiers import (
     normalize,
     salt,
 )
+from orchestration.privacy.landing_mentions import landing_mentions
 from orchestration.privacy.load_filter import erased_condition
 from orchestration.privacy.privacy_tables import SCHEMA, delete_counted, ensure_tables
 from orchestration.warehouse import table_exists
@@ -35,6 +36,8 @@ class ErasureReport:
     identifiers_hashed: int
     rows_removed: dict[str, int] = field(default_factory=dict)
     export_files_changed: int = 0
+    # The sources' own exports that still name them (see landing_mentions): for the operator.
+    landing_files: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
         removed = sum(self.rows_removed.values())
@@ -42,6 +45,12 @@ class ErasureReport:
             f"erasure {self.erasure_id}: {self.people_erased} person(s), "
             f"{self.identifiers_hashed} identifiers kept as salted hashes, {removed:,} rows removed "
             f"from {len(self.rows_removed)} tables, {self.export_files_changed} export files changed"
+            + (
+                f"; {len(self.landing_files)} landing files still name them: "
+                + ", ".join(f["file"] for f in self.landing_files)
+                if self.landing_files
+                else ""
+            )
         )
 
 
@@ -165,10 +174,12 @@ def forget(
     exports_dir: Path,
     now: datetime | None = None,
     dry_run: bool = False,
+    landing_dir: Path | None = None,
 ) -> ErasureReport:
     """Erase everyone behind `email` from the warehouse and the exports, keeping only salted
     hashes of their identifiers, and log the erasure without personal data. A dry run counts
-    what would be removed from the warehouse, then rolls it all back and leaves the exports."""
+    what would be removed from the warehouse, then rolls it all back and leaves the exports.
+    With `landing_dir`, the report names the landing files that still mention them."""
     now = now or datetime.now()
     ensure_tables(conn)
     email = normalize(email)
@@ -181,6 +192,8 @@ def forget(
         for value in sorted(values)
     ]
     report = ErasureReport(erasure_id, len(people), len(hashed))
+    if landing_dir is not None:
+        report.landing_files = landing_mentions(landing_dir, identifiers)
     conn.execute("begin transaction")
     conn.executemany(f"insert or ignore into {SCHEMA}.erased_identifiers values (?, ?, ?)", hashed)
     conn.executemany(

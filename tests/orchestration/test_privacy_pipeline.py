@@ -286,8 +286,22 @@ def test_access_holds_every_row_that_forget_would_delete(demo):
             order by c.person_id limit 1
             """
         ).fetchone()[0]
-        document = access.access(conn, email)
-        report = erasure.forget(conn, email, demo["root"] / "exports", dry_run=True)
+        landing = settings.landing_dir()
+        document = access.access(conn, email, landing_dir=landing)
+        report = erasure.forget(
+            conn, email, demo["root"] / "exports", dry_run=True, landing_dir=landing
+        )
     held = {table: len(rows) for table, rows in document["every_table"].items()}
     assert held == report.rows_removed
     assert held["marts.fct_email_events"] > 0 and held["marts.fct_web_events"] > 0
+    # Every landing file with a line carrying their address is named, by both.
+    listed = {m["file"]: m for m in document["landing_files"]}
+    assert document["landing_files"] == report.landing_files
+    for path in landing.rglob("*.*"):
+        lines = path.read_text(encoding="utf-8", errors="replace").lower().splitlines()
+        with_email = [n for n, line in enumerate(lines, 1) if email.lower() in line]
+        name = path.relative_to(landing).as_posix()
+        if with_email:
+            assert name in listed, name
+            assert listed[name]["lines"] >= len(with_email), name
+    assert {"crm_customers", "esp_email_events"} <= {m["table"] for m in listed.values()}
