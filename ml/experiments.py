@@ -55,14 +55,8 @@ def two_proportion_test(
     critical = float(stats.norm.ppf(1 - (1 - confidence) / 2))
     se_diff = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
     difference = p1 - p0
-    if x1 > 0 and x0 > 0:
-        log_ratio = math.log(p1 / p0)
-        se_log = math.sqrt((1 - p1) / x1 + (1 - p0) / x0)
-        lift = p1 / p0 - 1
-        lift_low = math.exp(log_ratio - critical * se_log) - 1
-        lift_high = math.exp(log_ratio + critical * se_log) - 1
-    else:
-        lift = lift_low = lift_high = float("nan")
+    se_log = math.sqrt((1 - p1) / x1 + (1 - p0) / x0) if x1 > 0 and x0 > 0 else None
+    lift, lift_low, lift_high = _relative_lift(p1, p0, se_log, critical)
     return Comparison(
         recipients=n1,
         conversions=x1,
@@ -81,7 +75,6 @@ def two_proportion_test(
     )
 
 
-ARM_COLUMNS = ["recipients", "converted_7d"]
 POOLED = "all campaigns"
 MAILED = "mailed"
 
@@ -94,6 +87,19 @@ def arms(metrics: pd.DataFrame) -> pd.DataFrame:
         recipients=("recipients", "sum"),
         converted_7d=("converted_7d", "sum"),
         is_window_closed=("is_window_closed", "all"),
+    )
+
+
+def _relative_lift(rate, holdout_rate, se_log, critical) -> tuple[float, float, float]:
+    """rate / holdout_rate - 1 and its interval from the log risk ratio's standard error;
+    undefined (NaN) when either arm has no conversions."""
+    if se_log is None:
+        return float("nan"), float("nan"), float("nan")
+    log_ratio = math.log(rate / holdout_rate)
+    return (
+        rate / holdout_rate - 1,
+        math.exp(log_ratio - critical * se_log) - 1,
+        math.exp(log_ratio + critical * se_log) - 1,
     )
 
 
@@ -153,14 +159,12 @@ def stratified_test(
     difference = rate - holdout_rate
     se = math.sqrt(var1 + var0)
     z = difference / se if se > 0 else 0.0
-    if rate > 0 and holdout_rate > 0:
-        log_ratio = math.log(rate / holdout_rate)
-        se_log = math.sqrt(var1 / rate**2 + var0 / holdout_rate**2)
-        lift = rate / holdout_rate - 1
-        lift_low = math.exp(log_ratio - critical * se_log) - 1
-        lift_high = math.exp(log_ratio + critical * se_log) - 1
-    else:
-        lift = lift_low = lift_high = float("nan")
+    se_log = (
+        math.sqrt(var1 / rate**2 + var0 / holdout_rate**2)
+        if rate > 0 and holdout_rate > 0
+        else None
+    )
+    lift, lift_low, lift_high = _relative_lift(rate, holdout_rate, se_log, critical)
     return Comparison(
         recipients=sum(s[1] for s in strata),
         conversions=sum(s[0] for s in strata),
