@@ -180,7 +180,7 @@ def build(metrics: pd.DataFrame, out_path: Path) -> dict:
     analysis = experiments.compare_with_holdout(metrics)
     still_open = experiments.open_windows(metrics)
     by_arm = _by(metrics, ["campaign_id", "variant"])
-    by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage"])
+    by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage_at_assignment"])
     pooled = analysis[analysis["campaign_id"] == experiments.POOLED]
     charts = []
     if not pooled.empty:
@@ -197,7 +197,8 @@ z-test, 95% intervals; relative lift by the log risk ratio). An arm is compared 
 7-day window has closed before the as-of date; later arms are listed with their counts so far.
 Variants are never pooled across campaigns: "all campaigns" puts every campaign's mailed
 people against its holdout, standardised by campaign. Attributed orders are last-click within
-7 days. Lifecycle stages are at the as-of date.</p>
+7 days. Lifecycle stages are each person's when assigned, so a campaign's converters stay in
+the stage it found them in.</p>
 {"".join(f'<div style="overflow-x:auto"><img src="{c}" alt="chart"></div>' for c in charts)}
 <h2 id="comparisons">Variants against the holdout</h2>
 {_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
@@ -205,8 +206,8 @@ people against its holdout, standardised by campaign. Attributed orders are last
 {_table(_breakdown_rows(by_arm[~by_arm["is_window_closed"]], ["campaign_id", "variant"]), "Every arm's 7-day window has closed.")}
 <h2 id="by-arm">By campaign and variant</h2>
 {_table(_breakdown_rows(by_arm, ["campaign_id", "variant"]), "No campaign yet.")}
-<h2 id="by-stage">By campaign, variant and lifecycle stage</h2>
-{_table(_breakdown_rows(by_stage, ["campaign_id", "variant", "lifecycle_stage"]), "No campaign yet.")}
+<h2 id="by-stage">By campaign, variant and lifecycle stage at assignment</h2>
+{_table(_breakdown_rows(by_stage, ["campaign_id", "variant", "lifecycle_stage_at_assignment"]), "No campaign yet.")}
 """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")

@@ -52,7 +52,7 @@ def _metrics():
                     {
                         "campaign_id": campaign,
                         "variant": variant,
-                        "lifecycle_stage": stage,
+                        "lifecycle_stage_at_assignment": stage,
                         "recipients": n,
                         "delivered": delivered,
                         "opened": delivered // 3,

@@ -253,13 +253,8 @@ final as (
             and extract(day from order_windows.first_order_at) = extract(day from as_of.as_of_at),
             false
         ) as is_first_purchase_anniversary,
-        case
-            when order_windows.first_order_at is null then 'prospect'
-            when order_windows.first_order_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }} then 'new'
-            when order_windows.last_order_at > {{ dbt.dateadd('day', -90, 'as_of.as_of_at') }} then 'active'
-            when order_windows.last_order_at > {{ dbt.dateadd('day', -180, 'as_of.as_of_at') }} then 'at_risk'
-            else 'lapsed'
-        end as lifecycle_stage
+        {{ lifecycle_stage('order_windows.first_order_at', 'order_windows.last_order_at', 'as_of.as_of_at') }}
+            as lifecycle_stage
     from people
     cross join as_of
     left join last_three_emails on people.person_id = last_three_emails.person_id

@@ -3,7 +3,8 @@
     (every variant and the holdout the email service never sees). Conversion is any order
     within 7 days of assignment, counted alike for mailed people and the holdout, so the
     arms compare fairly; attributed orders and revenue are last-click (int_orders_attributed).
-    The segment is the person's lifecycle stage at the as-of date. An arm's window closes 7
+    The breakdown is by the person's lifecycle stage when assigned, from their orders before
+    then: a stage at the as-of date would count the campaign's own converters as `active`. An arm's window closes 7
     days after its last assignment; until the as-of date passes that, its conversions are
     counts so far, not a result. -#}
 
@@ -24,12 +25,6 @@ orders as (
 attributed_orders as (
 
     select * from {{ ref('int_orders_attributed') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('dim_customers') }}
 
 ),
 
@@ -75,6 +70,22 @@ assignments as (
         min(assigned_at) as assigned_at
     from assigned
     group by campaign_id, person_id
+
+),
+
+histories as (
+
+    select
+        assignments.campaign_id,
+        assignments.person_id,
+        min(orders.ordered_at) as first_order_at,
+        max(orders.ordered_at) as last_order_at
+    from assignments
+    left join orders
+        on
+            assignments.person_id = orders.person_id
+            and assignments.assigned_at > orders.ordered_at
+    group by assignments.campaign_id, assignments.person_id
 
 ),
 
@@ -134,7 +145,8 @@ per_person as (
         assignments.campaign_id,
         assignments.variant,
         assignments.assigned_at,
-        coalesce(customers.lifecycle_stage, 'unknown') as lifecycle_stage,
+        {{ lifecycle_stage('histories.first_order_at', 'histories.last_order_at', 'assignments.assigned_at') }}
+            as lifecycle_stage_at_assignment,
         responses.was_delivered,
         responses.has_opened,
         responses.has_clicked,
@@ -150,7 +162,8 @@ per_person as (
         on assignments.campaign_id = conversions.campaign_id and assignments.person_id = conversions.person_id
     left join attribution
         on assignments.campaign_id = attribution.campaign_id and assignments.person_id = attribution.person_id
-    left join customers on assignments.person_id = customers.person_id
+    inner join histories
+        on assignments.campaign_id = histories.campaign_id and assignments.person_id = histories.person_id
 
 ),
 
@@ -159,7 +172,7 @@ counted as (
     select
         campaign_id,
         variant,
-        lifecycle_stage,
+        lifecycle_stage_at_assignment,
         count(*) as recipients,
         min(assigned_at) as first_assigned_at,
         max(assigned_at) as last_assigned_at,
@@ -172,18 +185,18 @@ counted as (
         sum(attributed_orders) as attributed_orders,
         sum(attributed_revenue_eur) as attributed_revenue_eur
     from per_person
-    group by campaign_id, variant, lifecycle_stage
+    group by campaign_id, variant, lifecycle_stage_at_assignment
 
 ),
 
 final as (
 
     select
-        md5(concat_ws('|', campaign_id, variant, lifecycle_stage)) as campaign_metric_id,
+        md5(concat_ws('|', campaign_id, variant, lifecycle_stage_at_assignment)) as campaign_metric_id,
         campaign_id,
         variant,
         variant = 'holdout' as is_holdout,
-        lifecycle_stage,
+        lifecycle_stage_at_assignment,
         recipients,
         first_assigned_at,
         last_assigned_at,
