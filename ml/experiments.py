@@ -127,7 +127,22 @@ def compare_with_holdout(metrics: pd.DataFrame) -> pd.DataFrame:
         rows.append({"campaign_id": POOLED, "variant": MAILED, **asdict(stratified_test(strata))})
     # No campaign with a closed holdout: no rows, but the columns a report reads.
     columns = ["campaign_id", "variant", *(f.name for f in fields(Comparison))]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    # Each campaign tests every variant against one holdout: a family of tests, adjusted so
+    # that the chance of any false discovery in it stays at 5%.
+    frame["p_value_holm"] = (
+        frame.groupby("campaign_id")["p_value"].transform(holm) if len(frame) else pd.Series()
+    )
+    return frame
+
+
+def holm(p_values) -> pd.Series:
+    """Holm's step-down adjustment of a family of p-values (same order, capped at 1)."""
+    p_values = pd.Series(p_values, dtype=float)
+    order = p_values.sort_values().index
+    m = len(p_values)
+    adjusted = (p_values[order] * range(m, 0, -1)).cummax().clip(upper=1.0)
+    return adjusted.reindex(p_values.index)
 
 
 def open_windows(metrics: pd.DataFrame) -> pd.DataFrame:

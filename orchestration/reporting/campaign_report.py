@@ -126,6 +126,7 @@ def comparison_rows(analysis: pd.DataFrame) -> list[dict]:
             "relative lift": percent(row.relative_lift),
             "lift 95% interval": _interval(row.lift_low, row.lift_high, percent),
             "p-value": p_value(row.p_value),
+            "p-value, Holm": p_value(row.p_value_holm),
         }
         for row in analysis.itertuples()
     ]
@@ -193,7 +194,8 @@ td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
 <h1>Campaign measurement</h1>
 <p>Conversion is any order within 7 days of being assigned to a campaign, mailed or held out,
 so each variant is compared with its own campaign's holdout like for like (two-proportion
-z-test, 95% intervals; relative lift by the log risk ratio). An arm is compared only once its
+z-test, 95% intervals; relative lift by the log risk ratio; p-values also Holm-adjusted over
+each campaign's variants, since they share one holdout). An arm is compared only once its
 7-day window has closed before the as-of date; later arms are listed with their counts so far.
 Variants are never pooled across campaigns: "all campaigns" puts every campaign's mailed
 people against its holdout, standardised by campaign. Attributed orders are last-click within

@@ -110,3 +110,17 @@ def test_the_95_percent_intervals_cover_the_planted_difference_95_percent_of_the
         covered_lift += result.lift_low < 0.6 < result.lift_high
     assert 0.93 < covered / runs < 0.97
     assert 0.93 < covered_lift / runs < 0.97
+
+
+def test_holm_adjusts_a_campaigns_variants_as_one_family():
+    # Hand-computed: sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.06 (monotone).
+    adjusted = experiments.holm([0.04, 0.01, 0.03])
+    assert list(adjusted.round(6)) == [0.06, 0.03, 0.06]
+    analysis = experiments.compare_with_holdout(_planted(0.06, 0.08, 0.05, n_campaigns=2))
+    c0 = analysis[analysis["campaign_id"] == "c0"].set_index("variant")
+    low, high = sorted(c0["p_value"])
+    assert sorted(c0["p_value_holm"]) == pytest.approx(
+        [min(1, 2 * low), min(1, max(2 * low, high))]
+    )
+    pooled = _pooled(analysis)
+    assert pooled["p_value_holm"] == pooled["p_value"]  # a family of one

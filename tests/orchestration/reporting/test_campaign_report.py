@@ -90,6 +90,7 @@ def test_every_comparison_on_the_page_is_the_one_ml_experiments_computes(tmp_pat
         assert on_page["difference"] == f"{row.difference * 100:+.2f} pp"
         assert on_page["recipients"] == f"{row.recipients:,}"
         assert on_page["p-value"] == campaign_report.p_value(row.p_value)
+        assert on_page["p-value, Holm"] == campaign_report.p_value(row.p_value_holm)
     text = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)  # base64 may spell NaN
     assert "NaN" not in text and "nan" not in text.lower()
 
