@@ -132,6 +132,31 @@ def comparison_rows(analysis: pd.DataFrame) -> list[dict]:
     ]
 
 
+def revenue_rows(compared: pd.DataFrame) -> list[dict]:
+    """Revenue per recipient against the holdout, as the page shows it."""
+    euros = _euros_per_recipient
+    return [
+        {
+            "campaign": row.campaign_id,
+            "variant": row.variant,
+            "revenue per recipient": euros(row.mean),
+            "holdout": euros(row.holdout_mean),
+            "difference": euros(row.difference, signed=True),
+            "95% interval (Welch)": _interval(
+                row.difference_low, row.difference_high, lambda v: euros(v, signed=True)
+            ),
+            "p-value": p_value(row.p_value),
+        }
+        for row in compared.itertuples()
+    ]
+
+
+def _euros_per_recipient(value, signed: bool = False) -> str:
+    if _is_missing(value):
+        return MISSING
+    return f"€{value:+,.2f}" if signed else f"€{value:,.2f}"
+
+
 def _window(row) -> str:
     if row.is_window_closed:
         return "closed"
@@ -179,6 +204,7 @@ def _by(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def build(metrics: pd.DataFrame, out_path: Path) -> dict:
     """Write the report from campaign_metrics rows; return the headline figures."""
     analysis = experiments.compare_with_holdout(metrics)
+    revenue = experiments.compare_revenue_with_holdout(metrics)
     still_open = experiments.open_windows(metrics)
     by_arm = _by(metrics, ["campaign_id", "variant"])
     by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage_at_assignment"])
@@ -204,6 +230,8 @@ the stage it found them in.</p>
 {"".join(f'<div style="overflow-x:auto"><img src="{c}" alt="chart"></div>' for c in charts)}
 <h2 id="comparisons">Variants against the holdout</h2>
 {_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
+<h2 id="revenue">Revenue per recipient against the holdout</h2>
+{_table(revenue_rows(revenue), "No campaign with a closed window kept a holdout.")}
 <h2 id="open">Windows still open</h2>
 {_table(_breakdown_rows(by_arm[~by_arm["is_window_closed"]], ["campaign_id", "variant"]), "Every arm's 7-day window has closed.")}
 <h2 id="by-arm">By campaign and variant</h2>
@@ -221,4 +249,9 @@ the stage it found them in.</p>
     for row in pooled.itertuples():
         headline["lift_mailed"] = float(row.difference)
         headline["p_value_mailed"] = float(row.p_value)
-    return {"headline": headline, "analysis": analysis, "open_windows": still_open}
+    return {
+        "headline": headline,
+        "analysis": analysis,
+        "revenue": revenue,
+        "open_windows": still_open,
+    }

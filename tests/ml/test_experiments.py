@@ -124,3 +124,56 @@ def test_holm_adjusts_a_campaigns_variants_as_one_family():
     )
     pooled = _pooled(analysis)
     assert pooled["p_value_holm"] == pooled["p_value"]  # a family of one
+
+
+def _revenue(rng, n, rate, mean_basket=60.0):
+    """Revenue per recipient as it is: most buy nothing, buyers' baskets are skewed."""
+    return rng.binomial(1, rate, n) * rng.gamma(2.0, mean_basket / 2, n)
+
+
+def test_the_revenue_interval_covers_a_planted_difference_at_its_stated_rate():
+    rng = np.random.default_rng(1)
+    truth = (0.08 - 0.05) * 60.0
+    runs, covered = 1_000, 0
+    for _ in range(runs):
+        mailed, holdout = _revenue(rng, 4_000, 0.08), _revenue(rng, 1_000, 0.05)
+        result = experiments.welch_test(
+            mailed.sum(),
+            (mailed**2).sum(),
+            len(mailed),
+            holdout.sum(),
+            (holdout**2).sum(),
+            len(holdout),
+        )
+        covered += result.difference_low < truth < result.difference_high
+    assert 0.93 < covered / runs < 0.97
+
+
+def test_revenue_per_recipient_is_compared_per_campaign_from_sums_and_squares():
+    rng = np.random.default_rng(2)
+    rows = []
+    for variant, n, rate in (("a", 3_000, 0.10), ("holdout", 800, 0.05)):
+        revenue = _revenue(rng, n, rate)
+        rows.append(
+            {
+                "campaign_id": "c0",
+                "variant": variant,
+                "recipients": n,
+                "converted_7d": int((revenue > 0).sum()),
+                "revenue_7d_eur": revenue.sum(),
+                "revenue_7d_sq_eur": (revenue**2).sum(),
+                "is_window_closed": True,
+                "revenues": revenue,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    compared = experiments.compare_revenue_with_holdout(frame.drop(columns="revenues"))
+    assert len(compared) == 1
+    row = compared.iloc[0]
+    a, h = frame["revenues"]
+    assert row["mean"] == pytest.approx(a.mean()) and row["holdout_mean"] == pytest.approx(h.mean())
+    from scipy import stats
+
+    welch = stats.ttest_ind(a, h, equal_var=False)
+    assert row["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
+    assert row["difference_low"] > 0  # twice the buyers: a real lift in revenue

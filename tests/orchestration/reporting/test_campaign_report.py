@@ -60,6 +60,7 @@ def _metrics():
                         "unsubscribed": 0,
                         "converted_7d": int(rng.binomial(n, rate)),
                         "revenue_7d_eur": 100.0,
+                        "revenue_7d_sq_eur": 100.0 * 100.0 + 50.0 * 50.0,
                         "attributed_orders": 0,
                         "attributed_revenue_eur": 0.0,
                         "window_closes_at": pd.Timestamp(closes[campaign]),
@@ -93,6 +94,13 @@ def test_every_comparison_on_the_page_is_the_one_ml_experiments_computes(tmp_pat
         assert on_page["p-value, Holm"] == campaign_report.p_value(row.p_value_holm)
     text = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)  # base64 may spell NaN
     assert "NaN" not in text and "nan" not in text.lower()
+    revenue = experiments.compare_revenue_with_holdout(metrics)
+    on_page = {(r["campaign"], r["variant"]): r for r in tables["revenue"]}
+    assert len(on_page) == len(revenue) == 4
+    for row in revenue.itertuples():
+        shown = on_page[(row.campaign_id, row.variant)]
+        assert shown["revenue per recipient"] == f"€{row.mean:,.2f}"
+        assert shown["difference"] == f"€{row.difference:+,.2f}"
 
 
 def test_a_campaign_whose_window_is_open_is_listed_with_its_counts_so_far_not_compared(

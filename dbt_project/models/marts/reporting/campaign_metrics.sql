@@ -182,6 +182,8 @@ counted as (
         count(*) filter (where has_unsubscribed) as unsubscribed,
         count(*) filter (where has_converted_7d) as converted_7d,
         sum(revenue_7d_eur) as revenue_7d_eur,
+        -- With the sum, the variance of revenue per recipient: Welch intervals from aggregates.
+        sum(power(cast(revenue_7d_eur as double), 2)) as revenue_7d_sq_eur,
         sum(attributed_orders) as attributed_orders,
         sum(attributed_revenue_eur) as attributed_revenue_eur
     from per_person
@@ -208,6 +210,7 @@ final as (
         unsubscribed,
         converted_7d,
         cast(revenue_7d_eur as decimal(18, 2)) as revenue_7d_eur,
+        cast(revenue_7d_sq_eur as double) as revenue_7d_sq_eur,
         cast(attributed_orders as bigint) as attributed_orders,
         cast(attributed_revenue_eur as decimal(18, 2)) as attributed_revenue_eur,
         case when variant <> 'holdout' then delivered / recipients end as delivered_rate,
