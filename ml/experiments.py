@@ -79,13 +79,14 @@ POOLED = "all campaigns"
 MAILED = "mailed"
 
 
-def arms(metrics: pd.DataFrame) -> pd.DataFrame:
-    """metrics: campaign_id, variant, recipients, converted_7d, is_window_closed (any other
-    columns, any number of rows per arm, e.g. one per lifecycle stage). One row per campaign
-    and arm; an arm's window is closed only when every row of it is."""
+def arms(metrics: pd.DataFrame, outcome: str = "converted_7d") -> pd.DataFrame:
+    """metrics: campaign_id, variant, recipients, the outcome's count, is_window_closed (any
+    other columns, any number of rows per arm, e.g. one per lifecycle stage). One row per
+    campaign and arm, the outcome's count as converted_7d; an arm's window is closed only
+    when every row of it is."""
     return metrics.groupby(["campaign_id", "variant"], as_index=False).agg(
         recipients=("recipients", "sum"),
-        converted_7d=("converted_7d", "sum"),
+        converted_7d=(outcome, "sum"),
         is_window_closed=("is_window_closed", "all"),
     )
 
@@ -103,13 +104,14 @@ def _relative_lift(rate, holdout_rate, se_log, critical) -> tuple[float, float, 
     )
 
 
-def compare_with_holdout(metrics: pd.DataFrame) -> pd.DataFrame:
+def compare_with_holdout(metrics: pd.DataFrame, outcome: str = "converted_7d") -> pd.DataFrame:
     """Each mailed variant against its own campaign's holdout, for arms whose 7-day window
     has closed (both the variant's and the holdout's), plus one row pooling every campaign's
     mailed arms against its holdout ("all campaigns", variant "mailed"), stratified by
     campaign. Variants are never pooled by name: variant "a" of one campaign has nothing to
-    do with variant "a" of another."""
-    closed = arms(metrics)
+    do with variant "a" of another. `outcome` is any count of recipients measured alike in
+    every arm: 7-day conversion by default, or visits (visited_7d)."""
+    closed = arms(metrics, outcome)
     closed = closed[closed["is_window_closed"]]
     rows, strata = [], []
     for campaign_id, frame in closed.groupby("campaign_id"):
@@ -134,6 +136,21 @@ def compare_with_holdout(metrics: pd.DataFrame) -> pd.DataFrame:
         frame.groupby("campaign_id")["p_value"].transform(holm) if len(frame) else pd.Series()
     )
     return frame
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion: sound near 0, where unsubscribes and
+    complaints live and the normal interval dips below zero."""
+    if n == 0:
+        return float("nan"), float("nan")
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    p = successes / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    # At 0 or n successes the bound is exactly 0 or 1; floating point leaves a crumb.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def holm(p_values) -> pd.Series:

@@ -20,7 +20,16 @@ import pandas as pd  # noqa: E402
 
 from ml import experiments  # noqa: E402
 
-SUMS = ["recipients", "delivered", "opened", "clicked", "unsubscribed", "converted_7d"]
+SUMS = [
+    "recipients",
+    "delivered",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+    "visited_7d",
+    "converted_7d",
+]
 MONEY = ["revenue_7d_eur", "attributed_orders", "attributed_revenue_eur"]
 MISSING = "—"
 
@@ -110,17 +119,19 @@ def _table(rows: list[dict], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def comparison_rows(analysis: pd.DataFrame) -> list[dict]:
-    """The comparisons as the page shows them."""
+def comparison_rows(
+    analysis: pd.DataFrame, counted: str = "converted", rate: str = "conversion"
+) -> list[dict]:
+    """The comparisons as the page shows them; `counted` and `rate` name the outcome."""
     return [
         {
             "campaign": row.campaign_id,
             "variant": row.variant,
             "recipients": _count(row.recipients),
-            "converted": _count(row.conversions),
-            "conversion": percent(row.rate),
+            counted: _count(row.conversions),
+            rate: percent(row.rate),
             "holdout recipients": _count(row.holdout_recipients),
-            "holdout conversion": percent(row.holdout_rate),
+            f"holdout {rate}": percent(row.holdout_rate),
             "difference": points(row.difference),
             "95% interval": _interval(row.difference_low, row.difference_high, points),
             "relative lift": percent(row.relative_lift),
@@ -155,6 +166,25 @@ def _euros_per_recipient(value, signed: bool = False) -> str:
     if _is_missing(value):
         return MISSING
     return f"€{value:+,.2f}" if signed else f"€{value:,.2f}"
+
+
+def complaint_rows(by_arm: pd.DataFrame) -> list[dict]:
+    """Unsubscribe and complaint rates of each mailed arm, with Wilson intervals: the holdout
+    was not mailed and cannot unsubscribe, so these are rates, not comparisons."""
+    rows = []
+    for row in by_arm[by_arm["variant"] != "holdout"].itertuples():
+        shown = {"campaign": row.campaign_id, "variant": row.variant}
+        shown["delivered"] = _count(row.delivered)
+        for label, count in (("unsubscribe", row.unsubscribed), ("complaint", row.complained)):
+            low, high = experiments.wilson_interval(int(count), int(row.delivered))
+            shown[f"{label} rate"] = percent(count / row.delivered if row.delivered else None)
+            shown[f"{label} 95% interval (Wilson)"] = _interval(low, high, _fine_percent)
+        rows.append(shown)
+    return rows
+
+
+def _fine_percent(value) -> str:
+    return MISSING if _is_missing(value) else f"{value:.2%}"
 
 
 def _window(row) -> str:
@@ -205,6 +235,7 @@ def build(metrics: pd.DataFrame, out_path: Path) -> dict:
     """Write the report from campaign_metrics rows; return the headline figures."""
     analysis = experiments.compare_with_holdout(metrics)
     revenue = experiments.compare_revenue_with_holdout(metrics)
+    visits = experiments.compare_with_holdout(metrics, outcome="visited_7d")
     still_open = experiments.open_windows(metrics)
     by_arm = _by(metrics, ["campaign_id", "variant"])
     by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage_at_assignment"])
@@ -232,6 +263,11 @@ the stage it found them in.</p>
 {_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
 <h2 id="revenue">Revenue per recipient against the holdout</h2>
 {_table(revenue_rows(revenue), "No campaign with a closed window kept a holdout.")}
+<h2 id="visits">Visits within 7 days against the holdout</h2>
+<p>A web session of any kind within 7 days of assignment: the first thing an email moves.</p>
+{_table(comparison_rows(visits, "visited", "visit rate"), "No campaign with a closed window kept a holdout.")}
+<h2 id="complaints">Unsubscribes and complaints</h2>
+{_table(complaint_rows(by_arm), "No campaign was mailed yet.")}
 <h2 id="open">Windows still open</h2>
 {_table(_breakdown_rows(by_arm[~by_arm["is_window_closed"]], ["campaign_id", "variant"]), "Every arm's 7-day window has closed.")}
 <h2 id="by-arm">By campaign and variant</h2>
@@ -253,5 +289,6 @@ the stage it found them in.</p>
         "headline": headline,
         "analysis": analysis,
         "revenue": revenue,
+        "visits": visits,
         "open_windows": still_open,
     }

@@ -177,3 +177,22 @@ def test_revenue_per_recipient_is_compared_per_campaign_from_sums_and_squares():
     welch = stats.ttest_ind(a, h, equal_var=False)
     assert row["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
     assert row["difference_low"] > 0  # twice the buyers: a real lift in revenue
+
+
+def test_the_wilson_interval_covers_a_rare_rate_and_never_leaves_zero_to_one():
+    rng = np.random.default_rng(4)
+    covered = 0
+    for _ in range(1_000):
+        low, high = experiments.wilson_interval(int(rng.binomial(20_000, 0.002)), 20_000)
+        assert 0.0 <= low <= high <= 1.0
+        covered += low < 0.002 < high
+    assert 0.93 < covered / 1_000 < 0.97
+    assert experiments.wilson_interval(0, 500)[0] == 0.0
+
+
+def test_any_counted_outcome_is_compared_like_conversion():
+    frame = _planted(0.06, 0.08, 0.05, n_campaigns=2)
+    frame["visited_7d"] = frame["converted_7d"] * 3
+    visits = experiments.compare_with_holdout(frame, outcome="visited_7d")
+    conversions = experiments.compare_with_holdout(frame)
+    assert (visits["conversions"] == 3 * conversions["conversions"]).all()

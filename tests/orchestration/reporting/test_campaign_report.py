@@ -57,7 +57,9 @@ def _metrics():
                         "delivered": delivered,
                         "opened": delivered // 3,
                         "clicked": delivered // 10,
-                        "unsubscribed": 0,
+                        "unsubscribed": delivered // 200,
+                        "complained": delivered // 1000,
+                        "visited_7d": n // 4,
                         "converted_7d": int(rng.binomial(n, rate)),
                         "revenue_7d_eur": 100.0,
                         "revenue_7d_sq_eur": 100.0 * 100.0 + 50.0 * 50.0,
@@ -94,6 +96,15 @@ def test_every_comparison_on_the_page_is_the_one_ml_experiments_computes(tmp_pat
         assert on_page["p-value, Holm"] == campaign_report.p_value(row.p_value_holm)
     text = re.sub(r'src="data:image/png;base64,[^"]+"', "", page)  # base64 may spell NaN
     assert "NaN" not in text and "nan" not in text.lower()
+    visits = experiments.compare_with_holdout(metrics, outcome="visited_7d")
+    shown_visits = {(r["campaign"], r["variant"]): r for r in tables["visits"]}
+    for row in visits.itertuples():
+        assert shown_visits[(row.campaign_id, row.variant)]["visit rate"] == f"{row.rate:.1%}"
+    complaints = {(r["campaign"], r["variant"]): r for r in tables["complaints"]}
+    low, high = experiments.wilson_interval(2 * 15, 2 * 3_000)
+    assert complaints[("spring", "a")]["unsubscribe 95% interval (Wilson)"] == (
+        f"{low:.2%} to {high:.2%}"
+    )
     revenue = experiments.compare_revenue_with_holdout(metrics)
     on_page = {(r["campaign"], r["variant"]): r for r in tables["revenue"]}
     assert len(on_page) == len(revenue) == 4

@@ -22,6 +22,12 @@ orders as (
 
 ),
 
+web_events as (
+
+    select * from {{ ref('fct_web_events') }}
+
+),
+
 attributed_orders as (
 
     select * from {{ ref('int_orders_attributed') }}
@@ -89,6 +95,22 @@ histories as (
 
 ),
 
+-- The first web event on or after the assignment, by an as-of join: a range join on
+-- person would pair every event with every campaign of the person.
+first_visits as (
+
+    select
+        assignments.campaign_id,
+        assignments.person_id,
+        web_events.occurred_at as first_visit_at
+    from assignments
+    asof left join web_events
+        on
+            assignments.person_id = web_events.person_id
+            and assignments.assigned_at <= web_events.occurred_at
+
+),
+
 responses as (
 
     select
@@ -97,7 +119,8 @@ responses as (
         coalesce(bool_or(email_events.event_type = 'delivered'), false) as was_delivered,
         coalesce(bool_or(email_events.event_type = 'open'), false) as has_opened,
         coalesce(bool_or(email_events.event_type = 'click'), false) as has_clicked,
-        coalesce(bool_or(email_events.event_type = 'unsubscribe'), false) as has_unsubscribed
+        coalesce(bool_or(email_events.event_type = 'unsubscribe'), false) as has_unsubscribed,
+        coalesce(bool_or(email_events.event_type = 'complaint'), false) as has_complained
     from assignments
     left join email_events
         on
@@ -151,6 +174,12 @@ per_person as (
         responses.has_opened,
         responses.has_clicked,
         responses.has_unsubscribed,
+        responses.has_complained,
+        coalesce(
+            first_visits.first_visit_at < assignments.assigned_at + interval 7 day
+            and first_visits.first_visit_at <= (select as_of.as_of_at from as_of),
+            false
+        ) as has_visited_7d,
         conversions.has_converted_7d,
         conversions.revenue_7d_eur,
         coalesce(attribution.attributed_orders, 0) as attributed_orders,
@@ -164,6 +193,8 @@ per_person as (
         on assignments.campaign_id = attribution.campaign_id and assignments.person_id = attribution.person_id
     inner join histories
         on assignments.campaign_id = histories.campaign_id and assignments.person_id = histories.person_id
+    inner join first_visits
+        on assignments.campaign_id = first_visits.campaign_id and assignments.person_id = first_visits.person_id
 
 ),
 
@@ -180,6 +211,8 @@ counted as (
         count(*) filter (where has_opened) as opened,
         count(*) filter (where has_clicked) as clicked,
         count(*) filter (where has_unsubscribed) as unsubscribed,
+        count(*) filter (where has_complained) as complained,
+        count(*) filter (where has_visited_7d) as visited_7d,
         count(*) filter (where has_converted_7d) as converted_7d,
         sum(revenue_7d_eur) as revenue_7d_eur,
         -- With the sum, the variance of revenue per recipient: Welch intervals from aggregates.
@@ -208,6 +241,8 @@ final as (
         opened,
         clicked,
         unsubscribed,
+        complained,
+        visited_7d,
         converted_7d,
         cast(revenue_7d_eur as decimal(18, 2)) as revenue_7d_eur,
         cast(revenue_7d_sq_eur as double) as revenue_7d_sq_eur,
