@@ -66,20 +66,37 @@ _INTEGRITY = re.compile(r"""\s+(integrity|crossorigin)=(["'])[^"']*\2""")
 
 
 def make_offline(site_dir: Path) -> int:
-    """Copy the assets into the site and point every page and stylesheet at them; return
-    how many files were rewritten. Safe to run after every build."""
+    """Copy the assets into the site and point its pages and stylesheets at them; return
+    how many files were rewritten. Run after every build: only what the build wrote since
+    the last run is read, so the cost stays flat as validation pages accumulate."""
     site_dir = Path(site_dir)
     vendor = site_dir / VENDOR
-    shutil.copytree(ASSETS_DIR, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
+    marker = vendor / ".offline"
+    since = marker.stat().st_mtime if marker.exists() else 0.0
+    _copy_missing(ASSETS_DIR, vendor)
     images = site_dir / "static" / "images"
     rewritten = 0
     for path in [*site_dir.rglob("*.html"), *(site_dir / "static" / "styles").glob("*.css")]:
+        if path.stat().st_mtime < since:
+            continue
         text = path.read_text(encoding="utf-8")
         offline = _rewrite(text, path.parent, vendor, images)
         if offline != text:
             path.write_text(offline, encoding="utf-8")
             rewritten += 1
+    marker.touch()
     return rewritten
+
+
+def _copy_missing(source: Path, target: Path) -> None:
+    """The assets the site lacks, or holds in another version (a different size)."""
+    for path in source.rglob("*"):
+        if path.is_dir() or path.suffix == ".md":
+            continue
+        copy = target / path.relative_to(source)
+        if not copy.exists() or copy.stat().st_size != path.stat().st_size:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
 
 
 def _rewrite(text: str, page_dir: Path, vendor: Path, images: Path) -> str:

@@ -21,7 +21,10 @@ def landing_mentions(landing_dir: Path, identifiers: dict[str, set[str]]) -> lis
     its path under the landing folder, how many lines, the first line numbers, and which
     kinds of identifier. A line is matched on its identifier columns; one that cannot be
     parsed (a quarantined line) is matched on any token in it."""
-    wanted = {kind: {normalize(v) for v in values} for kind, values in identifiers.items()}
+    # An empty identifier would name every line with an empty column.
+    wanted = {
+        kind: {normalize(v) for v in values if normalize(v)} for kind, values in identifiers.items()
+    }
     everything = set().union(*wanted.values()) if wanted else set()
     found = []
     for table in LANDING_TABLES:
