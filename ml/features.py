@@ -9,6 +9,8 @@ events take seconds, where pandas group-bys took minutes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import duckdb
 import pandas as pd
 
@@ -166,6 +168,13 @@ def compute_from_frames(
     facts: dict[str, pd.DataFrame], first_seen: pd.Series, cutoffs
 ) -> pd.DataFrame:
     """`compute` over DataFrames; first_seen is indexed by person_id."""
+    with frames_connection(facts, first_seen) as conn:
+        return compute(conn, {name: name for name in RELATIONS}, cutoffs)
+
+
+@contextmanager
+def frames_connection(facts: dict[str, pd.DataFrame], first_seen: pd.Series):
+    """An in-memory DuckDB with each of RELATIONS registered under its name."""
     conn = duckdb.connect(":memory:")
     try:
         conn.register(
@@ -174,7 +183,7 @@ def compute_from_frames(
         )
         for name in RELATIONS[1:]:
             conn.register(name, facts[name])
-        return compute(conn, {name: name for name in RELATIONS}, cutoffs)
+        yield conn
     finally:
         conn.close()
 

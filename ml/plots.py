@@ -106,5 +106,23 @@ def recommendation_holdout(evaluation: dict[str, dict[str, float]], title: str):
     return figure
 
 
+def qini(label, is_mailed, scores: dict[str, np.ndarray], title: str):
+    """Incremental conversions against the share of people targeted, best-first by each
+    scorer; random targeting is the straight line."""
+    from ml import uplift
+
+    figure, axis = plt.subplots(figsize=(6, 5))
+    for name, score in scores.items():
+        k, gain = uplift.qini_curve(label, is_mailed, score)
+        coefficient = uplift.qini_coefficient(label, is_mailed, score)
+        axis.plot(k / max(1, k[-1]), gain, label=f"{name} (Qini {coefficient:.3f})")
+    if len(label):
+        axis.plot([0, 1], [0, gain[-1]], linestyle="--", color="grey", label="random")
+    axis.set(xlabel="share targeted", ylabel="incremental conversions", title=title)
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
 def close(figure) -> None:
     plt.close(figure)

@@ -9,7 +9,7 @@ import mlflow
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from ml import classifiers, plots
+from ml import classifiers, plots, uplift
 
 CHAMPION = "champion"
 # MLflow 3's UI opens an experiment without this tag on its GenAI traces view; these are
@@ -52,9 +52,12 @@ def log_dataset(frame, name: str, context: str, tags: dict[str, str], targets: s
     mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame)), **tags})
 
 
-def log_sklearn_model(model, name: str, example, registered_name: str):
-    """Log a fitted model with its signature and a person-free input example, and register it."""
-    signature = infer_signature(example, model.predict_proba(example)[:, 1])
+def log_sklearn_model(model, name: str, example, registered_name: str, output=None):
+    """Log a fitted model with its signature and a person-free input example, and register it.
+    `output` is what the model gives for the example: by default the positive class's
+    probability."""
+    output = model.predict_proba(example)[:, 1] if output is None else output
+    signature = infer_signature(example, output)
     return mlflow.sklearn.log_model(
         model,
         name=name,
@@ -80,10 +83,12 @@ def promote_if_better(
     metric: str,
     value: float,
     baselines: dict[str, float] | None = None,
+    first_must_beat_baselines: bool = False,
 ) -> tuple[bool, str]:
     """Give `version` the champion alias if it beats every baseline and the current champion
     on `metric`. Without a champion the first version is promoted all the same (something
-    must score), and the decision says which baselines it failed to beat.
+    must score), and the decision says which baselines it failed to beat; unless
+    `first_must_beat_baselines`, for a model whose wrong scores would do harm.
 
     Returns whether it was promoted and why, so the run can record the decision."""
     client = MlflowClient()
@@ -96,6 +101,12 @@ def promote_if_better(
         for name, score in (baselines or {}).items()
         if score == score and not value > score  # a NaN baseline cannot be beaten or lost to
     ]
+    if current is None and beaten and first_must_beat_baselines:
+        return (
+            False,
+            f"no champion: version {version} ({metric}={value:.4f}) does not beat the baseline"
+            f" {', '.join(beaten)}, so nothing scores until a version does",
+        )
     if current is None:
         client.set_registered_model_alias(registered_name, CHAMPION, version)
         caveat = f"; it does not beat the baseline {', '.join(beaten)}" if beaten else ""
@@ -245,6 +256,89 @@ def describe(result, registered_name: str, version: str, decision: str, tags: di
             f" window to score. Champion decision: {decision}."
         ),
     )
+
+
+def log_uplift_run(result: uplift.UpliftResult, registered_name: str, tags: dict) -> dict:
+    """Log an uplift.UpliftResult to the active run: parameters, the held-out Qini and top-share
+    uplift, a Qini plot of the model against its baselines (each also a child run with the
+    same metrics), the datasets, and the registered model; then gate the champion alias on
+    the held-out Qini coefficient, which the model must raise above every baseline."""
+    mlflow.set_tags({**tags, "model_kind": "model"})
+    mlflow.log_params(result.params)
+    mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
+    for context, frame in result.datasets.items():
+        log_dataset(
+            frame,
+            f"{registered_name}_{context}",
+            context,
+            {
+                **{k: v for k, v in tags.items() if k == "as_of"},
+                "label_window_days": str(uplift.HORIZON_DAYS),
+            },
+            targets="has_converted",
+        )
+    scores = result.eval_scores
+    label, mailed = scores["label"].to_numpy(), scores["is_mailed"].to_numpy()
+    ranked = {name: scores[name].to_numpy() for name in ("score", "propensity", "random")}
+    figure = plots.qini(label, mailed, ranked, f"{registered_name}: Qini on held-out people")
+    mlflow.log_figure(figure, "qini_curve.png")
+    plots.close(figure)
+    info = log_sklearn_model(
+        result.model,
+        "model",
+        result.example,
+        registered_name,
+        output=result.model.predict(result.example),
+    )
+    version = str(info.registered_model_version)
+    parent = mlflow.active_run().info.run_id
+    for baseline, metrics in result.baselines.items():
+        with mlflow.start_run(run_name=f"baseline {baseline}", nested=True):
+            mlflow.set_tags({**tags, "baseline_of": parent, "model_kind": "baseline"})
+            mlflow.log_params({"baseline": UPLIFT_BASELINES[baseline]})
+            mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+    promoted, decision = promote_if_better(
+        registered_name,
+        version,
+        "holdout_qini",
+        result.metrics["qini"],
+        baselines={name: m["qini"] for name, m in result.baselines.items()},
+        # Targeting by an uplift no better than random mails the wrong people.
+        first_must_beat_baselines=True,
+    )
+    mlflow.set_tags({"champion_decision": decision, "promoted": str(promoted)})
+    client = MlflowClient()
+    client.update_registered_model(
+        registered_name,
+        description=(
+            "Uplift: how much an email raises a person's chance of ordering within"
+            f" {uplift.HORIZON_DAYS} days (uplift_7d), from past campaigns' randomized"
+            " holdouts; a two-model learner, gradient boosting per arm, on point-in-time"
+            f" features. The '{CHAMPION}' alias marks the version that scores; a new version"
+            " takes it only by beating the champion and every baseline on the held-out Qini"
+            " coefficient, the first version too."
+        ),
+    )
+    metrics = result.metrics
+    client.update_model_version(
+        registered_name,
+        version,
+        description=(
+            f"As of {tags.get('as_of')}: {result.params['campaigns']} campaigns,"
+            f" {metrics['rows']:,} assignments, each judged by a model that never saw its person"
+            f" ({result.params['evaluation']}: Qini {metrics['qini']:.3f}, uplift in the top"
+            f" 10% {metrics['uplift_top_10pct']:.3f}, top 30% {metrics['uplift_top_30pct']:.3f}),"
+            f" refit on {result.params['train_rows']:,} to score. Champion decision:"
+            f" {decision}."
+        ),
+    )
+    return {"version": version, "promoted": promoted, "decision": decision}
+
+
+UPLIFT_BASELINES = {
+    "propensity": "a classifier of the same conversion that ignores who was mailed",
+    "random": "random targeting",
+}
 
 
 def load_champion_with_version(registered_name: str):

@@ -178,6 +178,10 @@ CATEGORY_PRICE = {
     "accessories": 35.0,
 }
 SHOP_URL = "https://shop.example.com"
+# In the order _uplift_types draws them: the last takes whatever probability is left.
+UPLIFT_TYPES = ("sure_thing", "persuadable", "sleeping_dog", "lost_cause")
+# Purposes of the shard's second streams (`_Shard.stream`).
+UPLIFT_TYPE_STREAM, CAMPAIGN_WEEK_STREAM = 1, 2
 CDN_URL = "https://cdn.shop.example.com"
 
 
@@ -215,7 +219,27 @@ class DemoParams:
     # The lift over the holdout that campaign measurement must find comes from these orders.
     campaign_holdout_share: float = 0.1
     variant_b_click_lift: float = 1.3
-    click_order_probability: float = 0.2
+    # Who the mail moves, each person's `uplift_type` in the ground truth. A sure thing buys
+    # in the week after a campaign whether mailed or not; a persuadable buys in that week
+    # only once the email reaches them; a sleeping dog buys in that week unless it does; a
+    # lost cause buys either way only by their usual habit. The chances come from what a
+    # model can see: with q the purchase-rate quantile, i the interest in email that
+    # engagement adds to buying and e the engagement, a sure thing 0.6 q^1.5, a persuadable
+    # 1.2 i² (1 - q), a sleeping dog 0.15 q (1 - e), else a lost cause.
+    uplift_sure_thing_weight: float = 0.6
+    uplift_persuadable_weight: float = 1.2
+    uplift_sleeping_dog_weight: float = 0.15
+    campaign_week_order_probability: float = 0.6  # a sure thing, or an unmailed sleeping dog
+    persuadable_mailed_order_probability: float = 0.3
+    sleeping_dog_mailed_order_probability: float = 0.15
+    click_order_probability: dict = field(
+        default_factory=lambda: {
+            "persuadable": 0.6,
+            "lost_cause": 0.02,
+            "sure_thing": 0.0,
+            "sleeping_dog": 0.0,
+        }
+    )
     dirt: dict = field(
         default_factory=lambda: {
             "crm_fuzzy_duplicate_person": 0.03,
@@ -264,6 +288,13 @@ class _Shard:
             return np.random.default_rng(self.params.seed)
         return np.random.default_rng(
             np.random.SeedSequence(self.params.seed, spawn_key=(self.index,))
+        )
+
+    def stream(self, purpose: int) -> np.random.Generator:
+        """A second random stream of the shard: draws for one purpose that leave every
+        other draw of the shard as it was."""
+        return np.random.default_rng(
+            np.random.SeedSequence(self.params.seed, spawn_key=(self.index, purpose))
         )
 
     def number(self, local: np.ndarray | int, per_shard: int):
@@ -343,8 +374,8 @@ def _simulate(shard: _Shard, campaign_minutes: list[int] | None) -> _Out:
     persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
     email_events = _email_events(rng, params, persons, products, end, shard, campaign_minutes, out)
     clicks = email_events[email_events["event_type"] == "click"]
-    orders, items = _orders_after_clicks(
-        rng, params, persons, products, orders, items, clicks, start, end, shard
+    orders, items = _campaign_orders(
+        rng, params, persons, products, orders, items, email_events, end, shard
     )
     persons["n_orders"] = np.bincount(orders["person_idx"], minlength=len(persons))
     web_events = _web_events(
@@ -425,7 +456,9 @@ def _persons(rng: np.random.Generator, params: DemoParams, start: pd.Timestamp, 
     drop = rng.beta(params.bgnbd_a, params.bgnbd_b, size=total)
     nu = rng.gamma(shape=params.gg_q, scale=1.0 / params.gg_gamma, size=total)
     lam_quantile = stats.gamma.cdf(lam, a=params.bgnbd_r, scale=1.0 / params.bgnbd_alpha)
-    engagement = np.clip(0.55 * lam_quantile + 0.45 * rng.beta(2.0, 2.5, size=total), 0.01, 0.99)
+    # Engagement follows buying, and an interest in the shop's email of its own.
+    interest = rng.beta(2.0, 2.5, size=total)
+    engagement = np.clip(0.55 * lam_quantile + 0.45 * interest, 0.01, 0.99)
 
     codes = list(COUNTRIES)
     weights = np.array([COUNTRIES[c][0] for c in codes])
@@ -483,10 +516,26 @@ def _persons(rng: np.random.Generator, params: DemoParams, start: pd.Timestamp, 
             "has_consent": rng.random(total) < (params.consent_share - 0.2 + 0.4 * engagement),
         }
     )
+    persons["uplift_type"] = _uplift_types(
+        shard.stream(UPLIFT_TYPE_STREAM), params, lam_quantile, interest, engagement
+    )
     persons["favourite_category"] = np.array(CATEGORIES)[affinity.argmax(axis=1)]
     for c, category in enumerate(CATEGORIES):
         persons[f"affinity_{category}"] = affinity[:, c]
     return persons
+
+
+def _uplift_types(rng, params: DemoParams, lam_quantile, interest, engagement) -> np.ndarray:
+    """Each person's response to being mailed (see DemoParams), drawn from what they are."""
+    sure = params.uplift_sure_thing_weight * lam_quantile**1.5
+    dog = params.uplift_sleeping_dog_weight * lam_quantile * (1 - engagement)
+    persuadable = np.minimum(
+        params.uplift_persuadable_weight * interest**2 * (1 - lam_quantile), 1 - sure - dog
+    )
+    cumulative = np.cumsum([sure, persuadable, dog], axis=0)
+    draw = rng.random(len(sure))
+    picked = (draw[None, :] >= cumulative).sum(axis=0)
+    return np.array(UPLIFT_TYPES)[picked]
 
 
 def _affinity(persons: pd.DataFrame) -> np.ndarray:
@@ -577,21 +626,58 @@ def _items(
     return items
 
 
-def _orders_after_clicks(rng, params, persons, products, orders, items, clicks, start, end, shard):
-    """Some clicks in a campaign email lead to an order within a few days."""
-    converts = clicks[rng.random(len(clicks)) < params.click_order_probability]
-    if converts.empty:
-        return orders, items
+def _campaign_orders(rng, params, persons, products, orders, items, email_events, end, shard):
+    """The orders each campaign causes or leaves alone, by the person's uplift type: some
+    clicks lead to an order within days; sure things buy in the week after assignment,
+    persuadables only when the email reached them, sleeping dogs rarely when it did."""
+    kind = persons["uplift_type"].to_numpy()
+    clicks = email_events[email_events["event_type"] == "click"]
+    chance = pd.Series(params.click_order_probability)
+    p_click = chance.reindex(kind[clicks["person_idx"].to_numpy()]).to_numpy()
+    converts = clicks[rng.random(len(clicks)) < p_click]
     delay_h = rng.exponential(30, size=len(converts)) + 0.2
-    ordered_at = converts["occurred_at"].to_numpy() + pd.to_timedelta(delay_h, unit="h")
+    who = [converts["person_idx"].to_numpy()]
+    when = [converts["occurred_at"].to_numpy() + pd.to_timedelta(delay_h, unit="h")]
+
+    week = shard.stream(CAMPAIGN_WEEK_STREAM)
+    assigned = email_events[email_events["event_type"].isin(["sent", "holdout"])]
+    delivered = email_events[email_events["event_type"] == "delivered"]
+    reached = pd.MultiIndex.from_frame(assigned[["campaign_id", "person_idx"]]).isin(
+        pd.MultiIndex.from_frame(delivered[["campaign_id", "person_idx"]])
+    )
+    assigned_kind = kind[assigned["person_idx"].to_numpy()]
+    dog = np.where(
+        reached,
+        params.sleeping_dog_mailed_order_probability,
+        params.campaign_week_order_probability,
+    )
+    p_week = np.select(
+        [
+            assigned_kind == "sure_thing",
+            assigned_kind == "sleeping_dog",
+            (assigned_kind == "persuadable") & reached,
+        ],
+        [params.campaign_week_order_probability, dog, params.persuadable_mailed_order_probability],
+        0.0,
+    )
+    buys = week.random(len(assigned)) < p_week
+    who.append(assigned["person_idx"].to_numpy()[buys])
+    when.append(
+        assigned["occurred_at"].to_numpy()[buys]
+        + pd.to_timedelta(week.uniform(0.5, 7 * 24 - 1, size=int(buys.sum())), unit="h")
+    )
+
+    person_idx, ordered_at = np.concatenate(who), np.concatenate(when)
     keep = ordered_at < end.to_datetime64()
-    person_idx = converts["person_idx"].to_numpy()[keep]
+    person_idx, ordered_at = person_idx[keep], ordered_at[keep]
+    if not len(person_idx):
+        return orders, items
     nu = persons["spend_rate_nu"].to_numpy()[person_idx]
     extra = pd.DataFrame(
         {
-            "order_id": _order_ids(shard, len(orders) + np.arange(int(keep.sum()))),
+            "order_id": _order_ids(shard, len(orders) + np.arange(len(person_idx))),
             "person_idx": person_idx,
-            "ordered_at": pd.to_datetime(ordered_at[keep]).floor("s"),
+            "ordered_at": pd.to_datetime(ordered_at).floor("s"),
             "amount_eur": np.round(rng.gamma(shape=params.gg_p, scale=1.0 / nu), 2),
         }
     )

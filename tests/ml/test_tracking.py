@@ -121,3 +121,17 @@ def test_the_registry_says_what_the_model_predicts_and_why_this_version_is_champ
     version = client.get_model_version("purchase_propensity", logged["decision"]["version"])
     assert "ROC AUC" in version.description
     assert logged["decision"]["decision"] in version.description
+
+
+def test_a_first_model_that_must_beat_its_baselines_is_not_promoted_below_them(registry):
+    first = registry(0.60)
+    promoted, why = tracking.promote_if_better(
+        "gate_model",
+        first,
+        "holdout_roc_auc",
+        0.60,
+        baselines={"random": 0.65},
+        first_must_beat_baselines=True,
+    )
+    assert not promoted and why.startswith("no champion") and "random (0.6500)" in why
+    assert tracking.load_champion_with_version("gate_model") == (None, None)
