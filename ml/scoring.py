@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml import classifiers, clv
+from ml import classifiers, clv, uplift
 from ml.features import FeatureCache
 
 
@@ -19,7 +19,8 @@ def score_everyone(
     clv_discount_rate: float = 0.0,
     skipped: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """champions: task name -> (model, version), (None, None) where there is no champion;
+    """champions: task name (and uplift.NAME) -> (model, version), (None, None) where there
+    is no champion;
     clv_model: (model, horizon_days, run id) or None; personas: person_id, persona;
     skipped: model -> why it could not be trained on this data.
 
@@ -39,6 +40,16 @@ def score_everyone(
             out[task.score_column] = classifiers.score(task, model, features, as_of)
             out[f"{task.score_column}_missing_reason"] = None
         out[f"{task.name}_model_version"] = version
+    model, version = champions.get(uplift.NAME, (None, None))
+    if model is None or len(people) == 0:
+        out[uplift.SCORE_COLUMN] = np.nan
+        out[f"{uplift.SCORE_COLUMN}_missing_reason"] = _missing("uplift", skipped)
+    else:
+        out[uplift.SCORE_COLUMN] = uplift.score(model, features.at(as_of))
+        out[f"{uplift.SCORE_COLUMN}_missing_reason"] = None
+    # 1 for the person mailing helps most: "the top 30% by uplift" is uplift_rank_pct > 0.7.
+    out["uplift_rank_pct"] = out[uplift.SCORE_COLUMN].rank(pct=True)
+    out["uplift_model_version"] = version
     summary = clv.summarize(orders, as_of)
     if clv_model is None:
         model, horizon_days, run_id = None, None, None

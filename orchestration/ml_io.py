@@ -52,6 +52,13 @@ FEATURE_RELATIONS = {
     "web_events": f"({FACT_QUERIES['web_events']})",
 }
 
+# The uplift model also needs each email event's campaign (see ml.uplift.ASSIGNMENTS_SQL).
+UPLIFT_RELATIONS = {
+    **FEATURE_RELATIONS,
+    "email_events": "(select person_id, campaign_id, event_type, occurred_at"
+    " from marts.fct_email_events)",
+}
+
 
 def first_seen(conn: duckdb.DuckDBPyConnection) -> pd.Series:
     """When each person first appeared in any source: the population at a cutoff."""

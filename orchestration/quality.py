@@ -210,6 +210,10 @@ def _suites(as_of=None):
                 column="probability_alive", min_value=0, max_value=1, severity=CRITICAL
             ),
             e.ExpectColumnValuesToBeBetween(column="clv_eur", min_value=0, severity=CRITICAL),
+            # A difference of two probabilities.
+            e.ExpectColumnValuesToBeBetween(
+                column="uplift_7d", min_value=-1, max_value=1, severity=CRITICAL
+            ),
             e.ExpectColumnValuesToNotBeNull(column="persona", severity=WARNING),
         ],
     }

@@ -58,13 +58,20 @@ def test_every_asset_materializes(pipeline):
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     evaluations = result.get_asset_check_evaluations()
     checks = {e.check_name: e.passed for e in evaluations}
-    # 600 customers are too few for the segments' minimum sizes: that, and only that, warns,
-    # and the check names the segments.
+    # 600 customers are too few for the segments' minimum sizes and for an uplift model
+    # (a few dozen held-out people per campaign): that, and only that, warns, and the
+    # checks name the segments and say why the model was not trained.
     failing = {e.check_name: e for e in evaluations if not e.passed}
     assert set(failing) <= {
         "segment_sizes_are_within_bounds",
         "assert_segments_reach_their_min_size",
+        "model_trained_on_this_data",
     }
+    untrained = [
+        e for e in evaluations if e.check_name == "model_trained_on_this_data" and not e.passed
+    ]
+    assert [e.asset_key.path[-1] for e in untrained] == ["customer_uplift"]
+    assert "cannot train the uplift model" in untrained[0].metadata["skipped_because"].value
     assert all(e.severity == dg.AssetCheckSeverity.WARN for e in failing.values())
     sizes = failing.get("segment_sizes_are_within_bounds")
     if sizes is not None:
@@ -848,3 +855,22 @@ def test_a_pinned_as_of_date_moves_every_window(pipeline):
         as_of, latest, pinned = conn.execute("select * from marts.pipeline_as_of").fetchone()
     assert str(as_of) == "2026-06-30 00:00:00" and pinned
     assert latest > as_of
+
+
+def test_an_uplift_model_too_small_to_train_leaves_its_score_null_with_the_reason(
+    pipeline, warehouse
+):
+    scored, explained, persuadables = warehouse.execute(
+        """
+        select count(uplift_7d), count(*) filter (
+                where uplift_7d_missing_reason like 'no uplift model: cannot train%'
+            ),
+            (select count(*) from marts.customer_segments where segment_name = 'persuadables')
+        from ml.customer_scores
+        """
+    ).fetchone()
+    people = warehouse.execute("select count(*) from ml.customer_scores").fetchone()[0]
+    assert scored == 0 and explained == people > 0
+    assert persuadables == 0, "nobody is persuadable by a model that does not exist"
+    report = (pipeline["root"] / "exports" / "reports" / "campaign_report.html").read_text()
+    assert "No uplift model has been trained on this data" in report

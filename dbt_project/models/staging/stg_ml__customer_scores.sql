@@ -27,6 +27,9 @@ source as (
             cast(null as double) as clv_discount_rate,
             cast(null as varchar) as clv_model_run_id,
             cast(null as varchar) as persona,
+            cast(null as double) as uplift_7d,
+            cast(null as double) as uplift_rank_pct,
+            cast(null as varchar) as uplift_model_version,
             cast(null as timestamp) as scored_as_of
         where 1 = 0
     {% endif %}
@@ -52,6 +55,9 @@ final as (
         cast(clv_discount_rate as double) as clv_discount_rate,
         cast(clv_model_run_id as varchar) as clv_model_run_id,
         cast(persona as varchar) as persona,
+        cast(uplift_7d as double) as uplift_7d,
+        cast(uplift_rank_pct as double) as uplift_rank_pct,
+        cast(uplift_model_version as varchar) as uplift_model_version,
         cast(scored_as_of as timestamp) as scored_as_of
     from source
 

@@ -286,6 +286,9 @@ joined as (
         cast(round(scores.clv_eur, 2) as decimal(18, 2)) as clv_365d_eur,
         scores.predicted_next_order_at,
         scores.persona,
+        scores.uplift_7d,
+        scores.uplift_rank_pct,
+        scores.uplift_model_version,
         send_hours.preferred_send_hour,
         send_hours.send_hour_source
     from people
