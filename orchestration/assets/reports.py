@@ -6,17 +6,24 @@ from dagster_duckdb import DuckDBResource
 
 from email_render import layout
 from ml import experiments
-from orchestration import settings
+from orchestration import settings, warehouse
 from orchestration.reporting import campaign_report as campaign_report_page
 
 
-@dg.asset(group_name="reporting", deps=["campaign_metrics"], kinds={"html", "scipy"})
+@dg.asset(
+    group_name="reporting", deps=["campaign_metrics", "customer_uplift"], kinds={"html", "scipy"}
+)
 def campaign_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """HTML report: rates by campaign, variant and segment, and each variant's lift over its holdout."""
     with duckdb.get_connection() as conn:
         metrics = conn.execute("select * from marts.campaign_metrics").df()
+        scores = (
+            conn.execute("select * from ml.uplift_holdout_scores").df()
+            if warehouse.table_exists(conn, "ml", "uplift_holdout_scores")
+            else None
+        )
     path = layout.campaign_report(settings.exports_dir())
-    built = campaign_report_page.build(metrics, path)
+    built = campaign_report_page.build(metrics, path, scores)
     analysis, still_open = built["analysis"], built["open_windows"]
     shown = campaign_report_page.comparison_rows(
         analysis[analysis["campaign_id"] == experiments.POOLED]

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ml import experiments  # noqa: E402
+from ml import experiments, uplift  # noqa: E402
 
 SUMS = [
     "recipients",
@@ -32,6 +32,7 @@ SUMS = [
 ]
 MONEY = ["revenue_7d_eur", "attributed_orders", "attributed_revenue_eur"]
 MISSING = "—"
+NOT_RECORDED = "not recorded"  # campaign_metrics' RFM segment where no plan froze one
 
 
 def _png(figure) -> str:
@@ -162,6 +163,75 @@ def revenue_rows(compared: pd.DataFrame) -> list[dict]:
     ]
 
 
+def incremental_rows(analysis: pd.DataFrame, revenue: pd.DataFrame) -> list[dict]:
+    """What each mailed arm bought over what its people would have done unmailed: the
+    difference from the holdout times the arm's recipients, conversions with the
+    two-proportion interval, revenue with the Welch interval, each scaled alike."""
+    money = revenue.set_index(["campaign_id", "variant"])
+    rows = []
+    for row in analysis.itertuples():
+        n = row.recipients
+        shown = {
+            "campaign": row.campaign_id,
+            "variant": row.variant,
+            "recipients": _count(n),
+            "incremental conversions": _signed_count(row.difference * n),
+            "95% interval": _interval(
+                row.difference_low * n, row.difference_high * n, _signed_count
+            ),
+        }
+        key = (row.campaign_id, row.variant)
+        spent = money.loc[key] if key in money.index else None
+        shown["incremental revenue"] = (
+            MISSING if spent is None else _signed_euros(spent.difference * n)
+        )
+        shown["revenue 95% interval (Welch)"] = (
+            MISSING
+            if spent is None
+            else _interval(spent.difference_low * n, spent.difference_high * n, _signed_euros)
+        )
+        rows.append(shown)
+    return rows
+
+
+def _signed_euros(value) -> str:
+    return MISSING if _is_missing(value) else f"€{value:+,.0f}"
+
+
+def _signed_count(value) -> str:
+    return MISSING if _is_missing(value) else f"{value:+,.1f}"
+
+
+def qini_rows(scores: pd.DataFrame) -> list[dict]:
+    """Per campaign, how well each ranking of its held-out people found who the mail moved."""
+    rows = []
+    for campaign_id, people in scores.groupby("campaign_id", sort=True):
+        label, mailed = people["has_converted"].to_numpy(), people["is_mailed"].to_numpy()
+        shown = {"campaign": campaign_id, "people": _count(len(people))}
+        for name, column in (("uplift", "uplift"), ("propensity", "propensity")):
+            coefficient = uplift.qini_coefficient(label, mailed, people[column].to_numpy())
+            shown[f"Qini, by {name}"] = (
+                MISSING if _is_missing(coefficient) else f"{coefficient:.3f}"
+            )
+        top = uplift.uplift_at(label, mailed, people["uplift"].to_numpy(), 0.3)
+        shown["uplift in the top 30%"] = points(top)
+        rows.append(shown)
+    return rows
+
+
+def _qini_chart(scores: pd.DataFrame, campaign_id: str) -> str:
+    from ml import plots
+
+    people = scores[scores["campaign_id"] == campaign_id]
+    figure = plots.qini(
+        people["has_converted"].to_numpy(),
+        people["is_mailed"].to_numpy(),
+        {"uplift": people["uplift"].to_numpy(), "propensity": people["propensity"].to_numpy()},
+        f"{campaign_id}: Qini curve, each person scored by a model fit without them",
+    )
+    return _png(figure)
+
+
 def _euros_per_recipient(value, signed: bool = False) -> str:
     if _is_missing(value):
         return MISSING
@@ -231,20 +301,48 @@ def _by(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys).reset_index(drop=True)
 
 
-def build(metrics: pd.DataFrame, out_path: Path) -> dict:
-    """Write the report from campaign_metrics rows; return the headline figures."""
+def build(metrics: pd.DataFrame, out_path: Path, uplift_scores: pd.DataFrame | None = None) -> dict:
+    """Write the report from campaign_metrics rows and, where the uplift model could be
+    trained, its scores of the people it was judged on; return the headline figures."""
     analysis = experiments.compare_with_holdout(metrics)
     revenue = experiments.compare_revenue_with_holdout(metrics)
     visits = experiments.compare_with_holdout(metrics, outcome="visited_7d")
     still_open = experiments.open_windows(metrics)
     by_arm = _by(metrics, ["campaign_id", "variant"])
     by_stage = _by(metrics, ["campaign_id", "variant", "lifecycle_stage_at_assignment"])
+    rfm_keys = ["campaign_id", "variant", "rfm_segment_at_assignment"]
+    recorded = (
+        metrics[metrics["rfm_segment_at_assignment"] != NOT_RECORDED]
+        if "rfm_segment_at_assignment" in metrics
+        else metrics.iloc[:0].assign(rfm_segment_at_assignment=pd.Series(dtype=str))
+    )
+    by_rfm = _by(recorded, rfm_keys)
     pooled = analysis[analysis["campaign_id"] == experiments.POOLED]
     charts = []
     if not pooled.empty:
         charts.append(_conversion_chart(pooled.iloc[0]))
     if not by_arm[by_arm["variant"] != "holdout"].empty:
         charts.append(_rates_chart(by_arm))
+    uplift_scores = uplift_scores if uplift_scores is not None else pd.DataFrame()
+    if uplift_scores.empty:
+        qini_section = (
+            "<p>No uplift model has been trained on this data: see the customer_uplift asset"
+            " for why.</p>"
+        )
+    else:
+        latest = (
+            metrics[metrics["campaign_id"].isin(uplift_scores["campaign_id"])]
+            .sort_values("first_assigned_at")["campaign_id"]
+            .iloc[-1]
+        )
+        qini_section = (
+            "<p>Each campaign's people, each scored by a model fit without them (cross-fitting),"
+            " ranked by their uplift and by their purchase propensity as of the campaign: a curve above the"
+            " straight line found the people the mail moved; the Qini coefficient is the area"
+            " between, as a share of a perfect ranking's.</p>"
+            f'<img src="{_qini_chart(uplift_scores, latest)}" alt="Qini curve">'
+            + _table(qini_rows(uplift_scores), "")
+        )
     page = f"""<!doctype html><meta charset="utf-8"><title>Campaign measurement</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
@@ -261,11 +359,18 @@ the stage it found them in.</p>
 {"".join(f'<div style="overflow-x:auto"><img src="{c}" alt="chart"></div>' for c in charts)}
 <h2 id="comparisons">Variants against the holdout</h2>
 {_table(comparison_rows(analysis), "No campaign with a closed window kept a holdout.")}
+<h2 id="incremental">What the mail bought</h2>
+<p>Conversions and revenue each mailed arm added over what the same people would have done
+unmailed: the difference from the holdout times the arm's recipients, with the 95% interval
+scaled alike.</p>
+{_table(incremental_rows(analysis, revenue), "No campaign with a closed window kept a holdout.")}
 <h2 id="revenue">Revenue per recipient against the holdout</h2>
 {_table(revenue_rows(revenue), "No campaign with a closed window kept a holdout.")}
 <h2 id="visits">Visits within 7 days against the holdout</h2>
 <p>A web session of any kind within 7 days of assignment: the first thing an email moves.</p>
 {_table(comparison_rows(visits, "visited", "visit rate"), "No campaign with a closed window kept a holdout.")}
+<h2 id="uplift">Targeting by uplift</h2>
+{qini_section}
 <h2 id="complaints">Unsubscribes and complaints</h2>
 {_table(complaint_rows(by_arm), "No campaign was mailed yet.")}
 <h2 id="open">Windows still open</h2>
@@ -274,6 +379,10 @@ the stage it found them in.</p>
 {_table(_breakdown_rows(by_arm, ["campaign_id", "variant"]), "No campaign yet.")}
 <h2 id="by-stage">By campaign, variant and lifecycle stage at assignment</h2>
 {_table(_breakdown_rows(by_stage, ["campaign_id", "variant", "lifecycle_stage_at_assignment"]), "No campaign yet.")}
+<h2 id="by-rfm">By campaign, variant and RFM segment at assignment</h2>
+<p>Frozen in our own send plans when each person was assigned; the email service's campaigns
+record none.</p>
+{_table(_breakdown_rows(by_rfm, rfm_keys), "No campaign of ours has been planned yet.")}
 """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")

@@ -146,3 +146,56 @@ def test_variants_named_alike_stay_apart_in_every_breakdown(tmp_path):
     assert len(mailed) == 4 and all(r["open rate"] == "33.3%" for r in mailed)
     holdout = next(r for r in tables["by-arm"] if r["variant"] == "holdout")
     assert holdout["open rate"] == campaign_report.MISSING  # nobody was mailed: no rate
+
+
+def test_what_the_mail_bought_is_each_difference_times_the_arms_recipients(tmp_path):
+    metrics = _metrics()
+    built, _, tables = _page(tmp_path, metrics)
+    bought = {(r["campaign"], r["variant"]): r for r in tables["incremental"]}
+    for row in built["analysis"].itertuples():
+        shown = bought[(row.campaign_id, row.variant)]
+        assert shown["incremental conversions"] == f"{row.difference * row.recipients:+,.1f}"
+        assert shown["95% interval"] == (
+            f"{row.difference_low * row.recipients:+,.1f} to"
+            f" {row.difference_high * row.recipients:+,.1f}"
+        )
+    # Revenue is never pooled across campaigns, so the pooled row has none.
+    assert bought[(experiments.POOLED, experiments.MAILED)]["incremental revenue"] == "—"
+    revenue = experiments.compare_revenue_with_holdout(metrics).set_index(
+        ["campaign_id", "variant"]
+    )
+    spring_a = revenue.loc[("spring", "a")]
+    assert bought[("spring", "a")]["incremental revenue"] == f"€{spring_a.difference * 6_000:+,.0f}"
+
+
+def test_the_uplift_section_draws_the_latest_campaigns_qini_or_says_why_not(tmp_path):
+    metrics = _metrics().assign(
+        first_assigned_at=lambda m: m["window_closes_at"] - pd.Timedelta(days=7)
+    )
+    _, page, _ = _page(tmp_path, metrics)
+    assert "No uplift model has been trained on this data" in page
+    rng = np.random.default_rng(2)
+    n = 2_000
+    responds = rng.random(n) < 0.3
+    scores = pd.DataFrame(
+        {
+            "campaign_id": np.where(np.arange(n) < n // 2, "spring", "summer"),
+            "person_id": [f"p{i}" for i in range(n)],
+            "is_mailed": rng.random(n) < 0.8,
+            "uplift": responds + rng.normal(0, 0.3, n),
+            "propensity": rng.random(n),
+        }
+    )
+    scores["has_converted"] = (responds & scores["is_mailed"]).astype(int)
+    path = tmp_path / "with_uplift.html"
+    campaign_report.build(metrics, path, scores)
+    parser = _Tables()
+    parser.feed(path.read_text())
+    qini = {r["campaign"]: r for r in parser.tables["uplift"]}
+    assert set(qini) == {"spring", "summer"}
+    assert (
+        float(qini["summer"]["Qini, by uplift"])
+        > 0.5
+        > float(qini["summer"]["Qini, by propensity"])
+    )
+    assert 'alt="Qini curve"' in path.read_text()
