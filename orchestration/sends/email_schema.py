@@ -50,6 +50,14 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         """
     )
     conn.execute("alter table email.send_ledger add column if not exists delivered_at timestamp")
+    # What each person was when assigned, for experiment breakdowns that the campaign's own
+    # effect cannot move (a converter would be `active` by the as-of date).
+    for column, kind in (
+        ("lifecycle_stage", "varchar"),
+        ("rfm_segment", "varchar"),
+        ("segments", "varchar[]"),
+    ):
+        conn.execute(f"alter table email.send_plan add column if not exists {column} {kind}")
     conn.execute(
         """
         create table if not exists email.journey_state (

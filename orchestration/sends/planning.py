@@ -270,13 +270,19 @@ def _guard_and_store(
         # the same on every rerun.
         planned = conn.execute(
             f"""
-            insert into email.send_plan
-            select ?, ?, person_id, variant,
-                case when variant <> '{HOLDOUT}' then ? + (row_number() over (
-                    partition by variant = '{HOLDOUT}' order by person_id
+            insert into email.send_plan (
+                campaign_id, send_date, person_id, variant, batch_no, planned_at,
+                lifecycle_stage, rfm_segment, segments
+            )
+            select ?, ?, guarded.person_id, guarded.variant,
+                case when guarded.variant <> '{HOLDOUT}' then ? + (row_number() over (
+                    partition by guarded.variant = '{HOLDOUT}' order by guarded.person_id
                 ) - 1) // ? end,
-                ?
-            from guarded where reason is null
+                ?,
+                {_AT_ASSIGNMENT}
+            from guarded
+            {_at_assignment_joins(conn)}
+            where guarded.reason is null
             """,
             [*key, first_batch, batch_size, datetime.now(UTC).replace(tzinfo=None)],
         ).fetchall()[0][0]
@@ -296,6 +302,43 @@ def _guard_and_store(
     for table in ("guarded", "recent_sends", "audience"):
         conn.execute(f"drop table {table}")  # temp tables live in memory until dropped
     return planned
+
+
+# Frozen with each plan row: what the person was when assigned (see email_schema).
+_AT_ASSIGNMENT = "people.lifecycle_stage, people.rfm_segment, memberships.segments"
+
+
+def _at_assignment_joins(conn: duckdb.DuckDBPyConnection) -> str:
+    """Joins that bring each guarded person's stage, RFM segment and segments, as far as the
+    customer view has them (a warehouse built by hand may have fewer columns, or none)."""
+    present = {
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'marts' and table_name = 'dim_customers'"
+        ).fetchall()
+    }
+    columns = ", ".join(
+        column if column in present else f"null::varchar as {column}"
+        for column in ("lifecycle_stage", "rfm_segment")
+    )
+    people = (
+        f"select person_id, {columns} from marts.dim_customers"
+        if "person_id" in present
+        else "select null::varchar as person_id, null::varchar as lifecycle_stage,"
+        " null::varchar as rfm_segment where false"
+    )
+    memberships = (
+        "select person_id, list(segment_name order by segment_name) as segments"
+        " from marts.customer_segments group by person_id"
+        if warehouse.table_exists(conn, "marts", "customer_segments")
+        else "select null::varchar as person_id, null::varchar[] as segments where false"
+    )
+    return (
+        f"left join ({people}) as people on guarded.person_id = people.person_id"
+        f" left join ({memberships}) as memberships"
+        " on guarded.person_id = memberships.person_id"
+    )
 
 
 def _guard(

@@ -224,3 +224,31 @@ def test_a_trigger_adds_only_newcomers_through_the_same_guards(conn):
     assert _plan(conn) == {"ann": "main", "bob": "alternative"}
     batches = conn.execute("select person_id, batch_no from email.send_plan order by 1").fetchall()
     assert batches == [("ann", 0), ("bob", 1)]
+
+
+def test_the_plan_freezes_each_persons_stage_rfm_segment_and_segments_when_assigned(conn):
+    _customers(
+        conn,
+        [
+            {"person_id": "ann", "lifecycle_stage": "lapsed", "rfm_segment": "hibernating"},
+            {"person_id": "bob", "lifecycle_stage": "active", "rfm_segment": "champions"},
+        ],
+    )
+    conn.execute(
+        "create table marts.customer_segments as select * from (values"
+        " ('ann', 'win_back_candidates'), ('ann', 'lapsed_buyers'), ('bob', 'loyal_buyers'))"
+        " as t(person_id, segment_name)"
+    )
+    planning.plan(conn, CAMPAIGN, DAY, CAPS)
+    # Ann wins herself back the next day: the plan still says what she was when assigned.
+    conn.execute("update marts.dim_customers set lifecycle_stage = 'active'")
+    frozen = {
+        person: (stage, rfm, list(segments))
+        for person, stage, rfm, segments in conn.execute(
+            "select person_id, lifecycle_stage, rfm_segment, segments from email.send_plan"
+        ).fetchall()
+    }
+    assert frozen == {
+        "ann": ("lapsed", "hibernating", ["lapsed_buyers", "win_back_candidates"]),
+        "bob": ("active", "champions", ["loyal_buyers"]),
+    }

@@ -3,8 +3,9 @@
     (every variant and the holdout the email service never sees). Conversion is any order
     within 7 days of assignment, counted alike for mailed people and the holdout, so the
     arms compare fairly; attributed orders and revenue are last-click (int_orders_attributed).
-    The breakdown is by the person's lifecycle stage when assigned, from their orders before
-    then: a stage at the as-of date would count the campaign's own converters as `active`. An arm's window closes 7
+    The breakdown is by the person's lifecycle stage and RFM segment when assigned: frozen in
+    our send plans, and for the email service's campaigns the stage from their orders before
+    then; a stage at the as-of date would count the campaign's own converters as `active`. An arm's window closes 7
     days after its last assignment; until the as-of date passes that, its conversions are
     counts so far, not a result. -#}
 
@@ -52,7 +53,9 @@ assigned as (
         campaign_id,
         person_id,
         variant,
-        occurred_at as assigned_at
+        occurred_at as assigned_at,
+        cast(null as varchar) as frozen_lifecycle_stage,
+        cast(null as varchar) as frozen_rfm_segment
     from email_events
     where event_type in ('sent', 'holdout')
 
@@ -62,7 +65,9 @@ assigned as (
         campaign_id,
         person_id,
         variant,
-        cast(send_date as timestamp) as assigned_at
+        cast(send_date as timestamp) as assigned_at,
+        lifecycle_stage_at_assignment as frozen_lifecycle_stage,
+        rfm_segment_at_assignment as frozen_rfm_segment
     from send_plans
 
 ),
@@ -73,7 +78,9 @@ assignments as (
         campaign_id,
         person_id,
         coalesce(any_value(variant), 'all') as variant,
-        min(assigned_at) as assigned_at
+        min(assigned_at) as assigned_at,
+        any_value(frozen_lifecycle_stage) as frozen_lifecycle_stage,
+        any_value(frozen_rfm_segment) as frozen_rfm_segment
     from assigned
     group by campaign_id, person_id
 
@@ -168,8 +175,11 @@ per_person as (
         assignments.campaign_id,
         assignments.variant,
         assignments.assigned_at,
-        {{ lifecycle_stage('histories.first_order_at', 'histories.last_order_at', 'assignments.assigned_at') }}
-            as lifecycle_stage_at_assignment,
+        coalesce(
+            assignments.frozen_lifecycle_stage,
+            {{ lifecycle_stage('histories.first_order_at', 'histories.last_order_at', 'assignments.assigned_at') }}
+        ) as lifecycle_stage_at_assignment,
+        coalesce(assignments.frozen_rfm_segment, 'not recorded') as rfm_segment_at_assignment,
         responses.was_delivered,
         responses.has_opened,
         responses.has_clicked,
@@ -204,6 +214,7 @@ counted as (
         campaign_id,
         variant,
         lifecycle_stage_at_assignment,
+        rfm_segment_at_assignment,
         count(*) as recipients,
         min(assigned_at) as first_assigned_at,
         max(assigned_at) as last_assigned_at,
@@ -220,18 +231,21 @@ counted as (
         sum(attributed_orders) as attributed_orders,
         sum(attributed_revenue_eur) as attributed_revenue_eur
     from per_person
-    group by campaign_id, variant, lifecycle_stage_at_assignment
+    group by campaign_id, variant, lifecycle_stage_at_assignment, rfm_segment_at_assignment
 
 ),
 
 final as (
 
     select
-        md5(concat_ws('|', campaign_id, variant, lifecycle_stage_at_assignment)) as campaign_metric_id,
+        md5(
+            concat_ws('|', campaign_id, variant, lifecycle_stage_at_assignment, rfm_segment_at_assignment)
+        ) as campaign_metric_id,
         campaign_id,
         variant,
         variant = 'holdout' as is_holdout,
         lifecycle_stage_at_assignment,
+        rfm_segment_at_assignment,
         recipients,
         first_assigned_at,
         last_assigned_at,
