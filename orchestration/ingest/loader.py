@@ -14,6 +14,7 @@ and a field's text reaches the raw table byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 from dataclasses import dataclass, field
@@ -161,10 +162,9 @@ def load_table(
 
 
 def _checkpoint(conn) -> None:
-    try:
+    # Another connection writing: its commit checkpoints, and the log keeps ours safe.
+    with contextlib.suppress(duckdb.TransactionException):
         conn.execute("checkpoint")
-    except duckdb.TransactionException:
-        pass  # another connection is writing: its commit checkpoints; the log keeps ours safe
 
 
 def _roll_back(conn) -> None:
