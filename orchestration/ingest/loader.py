@@ -128,7 +128,7 @@ def load_table(
             name = str(path.relative_to(landing_dir))
             # A file seen before under its name and size is hashed first, to skip it unread;
             # any other file is hashed as it is read.
-            if (name, path.stat().st_size) in loaded_names and _sha256(path) in loaded:
+            if (name, path.stat().st_size) in loaded_names and file_sha256(path) in loaded:
                 result.skipped_files.append(name)
                 continue
             file_load = FileLoad(file=name, checksum="")
@@ -138,7 +138,7 @@ def load_table(
             except LandingFileError as exc:
                 _roll_back(conn)
                 file_load = FileLoad(
-                    file=name, checksum=_sha256(path), status="failed", error=str(exc)
+                    file=name, checksum=file_sha256(path), status="failed", error=str(exc)
                 )
                 conn.execute("begin transaction")
             except BaseException:
@@ -174,7 +174,8 @@ def _roll_back(conn) -> None:
     conn.unregister(REJECTED)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The checksum `raw.load_audit` keeps of each landing file."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -38,7 +38,7 @@ def test_reset_drops_an_unsent_plan_and_keeps_one_partly_exported(data_dir, caps
     with duckdb.connect(str(settings.warehouse_path())) as conn:
         email_schema.ensure_tables(conn)
         conn.execute(
-            "insert into email.send_plan values"
+            "insert into email.send_plan (campaign_id, send_date, person_id, variant, batch_no, planned_at) values"
             " ('new', '2026-11-02', 'p1', 'a', 0, now()), ('new', '2026-11-02', 'p2', 'b', 0, now()),"
             " ('half', '2026-11-02', 'p1', 'a', 0, now()), ('half', '2026-11-02', 'p2', 'a', 1, now()),"
             " ('new', '2026-11-01', 'p1', 'a', 0, now())"
@@ -101,3 +101,20 @@ def test_a_warehouse_held_by_another_process_is_named_not_a_traceback(data_dir):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_regenerating_demo_files_a_warehouse_already_loaded_says_they_would_mix(data_dir, capsys):
+    assert main(["generate", "--customers", "50", "--seed", "1"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    from orchestration.ingest.landing import LANDING_TABLES
+    from orchestration.ingest.loader import load_table
+
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        for table in LANDING_TABLES:
+            load_table(conn, table, settings.landing_dir())
+    assert main(["generate", "--customers", "50", "--seed", "1"]) == 0
+    assert "WARNING" not in capsys.readouterr().out, "the same files: nothing mixes"
+    assert main(["generate", "--customers", "50", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "replace files the warehouse already loaded with other contents" in out
+    assert str(settings.warehouse_path()) in out
