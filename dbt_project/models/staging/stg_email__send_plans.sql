@@ -36,7 +36,7 @@ final as (
             {% if column in columns %}cast({{ column }} as varchar){% else %}cast(null as varchar){% endif %}
                 as {{ column }}_at_assignment,
         {% endfor -%}
-        {% if 'segments' in columns %}cast(segments as varchar []){% else %}cast(null as varchar []){% endif %}
+        {% if 'segments' in columns %}cast(segments as varchar[]){% else %}cast(null as varchar[]){% endif %}
             as segments_at_assignment
     from source
 
