@@ -11,19 +11,22 @@ from orchestration.reporting import campaign_report as campaign_report_page
 
 
 @dg.asset(
-    group_name="reporting", deps=["campaign_metrics", "customer_uplift"], kinds={"html", "scipy"}
+    group_name="reporting",
+    deps=["campaign_metrics", "campaign_segment_metrics", "customer_uplift"],
+    kinds={"html", "scipy"},
 )
 def campaign_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """HTML report: rates by campaign, variant and segment, and each variant's lift over its holdout."""
     with duckdb.get_connection() as conn:
         metrics = conn.execute("select * from marts.campaign_metrics").df()
+        segments = conn.execute("select * from marts.campaign_segment_metrics").df()
         scores = (
             conn.execute("select * from ml.uplift_holdout_scores").df()
             if warehouse.table_exists(conn, "ml", "uplift_holdout_scores")
             else None
         )
     path = layout.campaign_report(settings.exports_dir())
-    built = campaign_report_page.build(metrics, path, scores)
+    built = campaign_report_page.build(metrics, path, scores, segments)
     analysis, still_open = built["analysis"], built["open_windows"]
     shown = campaign_report_page.comparison_rows(
         analysis[analysis["campaign_id"] == experiments.POOLED]

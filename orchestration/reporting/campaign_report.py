@@ -32,6 +32,9 @@ SUMS = [
 ]
 MONEY = ["revenue_7d_eur", "attributed_orders", "attributed_revenue_eur"]
 MISSING = "—"
+_NO_SEGMENTS = pd.DataFrame(
+    columns=["campaign_id", "segment_at_assignment", "variant", "is_holdout", "is_window_closed"]
+)
 NOT_RECORDED = "not recorded"  # campaign_metrics' RFM segment where no plan froze one
 
 
@@ -287,6 +290,33 @@ def _breakdown_rows(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
     return rows
 
 
+def segment_rows(segments: pd.DataFrame) -> list[dict]:
+    """Each arm by segment at assignment, next to its campaign's holdout in that segment."""
+    rows = []
+    closed = segments[segments["is_window_closed"].astype(bool)]
+    for (campaign_id, segment), arms_of in closed.groupby(
+        ["campaign_id", "segment_at_assignment"], sort=True
+    ):
+        holdout = arms_of[arms_of["is_holdout"]]
+        held_rate = holdout["conversion_rate_7d"].iloc[0] if len(holdout) else None
+        for row in arms_of[~arms_of["is_holdout"]].itertuples():
+            rows.append(
+                {
+                    "campaign": campaign_id,
+                    "segment at assignment": segment,
+                    "variant": row.variant,
+                    "recipients": _count(row.recipients),
+                    "conversion": percent(row.conversion_rate_7d),
+                    "holdout recipients": _count(holdout["recipients"].sum()),
+                    "holdout conversion": percent(held_rate),
+                    "difference": MISSING
+                    if held_rate is None
+                    else points(row.conversion_rate_7d - held_rate),
+                }
+            )
+    return rows
+
+
 def _by(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     frame = metrics.groupby(keys, as_index=False).agg(
         **{c: (c, "sum") for c in SUMS + MONEY},
@@ -301,9 +331,15 @@ def _by(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys).reset_index(drop=True)
 
 
-def build(metrics: pd.DataFrame, out_path: Path, uplift_scores: pd.DataFrame | None = None) -> dict:
-    """Write the report from campaign_metrics rows and, where the uplift model could be
-    trained, its scores of the people it was judged on; return the headline figures."""
+def build(
+    metrics: pd.DataFrame,
+    out_path: Path,
+    uplift_scores: pd.DataFrame | None = None,
+    segments: pd.DataFrame | None = None,
+) -> dict:
+    """Write the report from campaign_metrics rows, campaign_segment_metrics rows and,
+    where the uplift model could be trained, its cross-fitted scores; return the headline
+    figures."""
     analysis = experiments.compare_with_holdout(metrics)
     revenue = experiments.compare_revenue_with_holdout(metrics)
     visits = experiments.compare_with_holdout(metrics, outcome="visited_7d")
@@ -379,6 +415,11 @@ scaled alike.</p>
 {_table(_breakdown_rows(by_arm, ["campaign_id", "variant"]), "No campaign yet.")}
 <h2 id="by-stage">By campaign, variant and lifecycle stage at assignment</h2>
 {_table(_breakdown_rows(by_stage, ["campaign_id", "variant", "lifecycle_stage_at_assignment"]), "No campaign yet.")}
+<h2 id="by-segment">By campaign, segment at assignment and variant</h2>
+<p>Our own campaigns' closed arms, by each segment their people were in when planned (a
+person counts in each of theirs), against the holdout of the same segment. Descriptive: no
+interval, and many segments make a few large differences by chance.</p>
+{_table(segment_rows(segments if segments is not None else _NO_SEGMENTS), "No campaign of ours has a closed window yet.")}
 <h2 id="by-rfm">By campaign, variant and RFM segment at assignment</h2>
 <p>Frozen in our own send plans when each person was assigned; the email service's campaigns
 record none.</p>

@@ -199,3 +199,25 @@ def test_the_uplift_section_draws_the_latest_campaigns_qini_or_says_why_not(tmp_
         > float(qini["summer"]["Qini, by propensity"])
     )
     assert 'alt="Qini curve"' in path.read_text()
+
+
+def test_each_segment_at_assignment_is_set_against_the_holdout_of_that_segment(tmp_path):
+    segments = pd.DataFrame(
+        {
+            "campaign_id": ["spring"] * 3 + ["today"],
+            "variant": ["a", "holdout", "a", "a"],
+            "is_holdout": [False, True, False, False],
+            "segment_at_assignment": ["lapsed_buyers", "lapsed_buyers", "vip", "vip"],
+            "recipients": [400, 50, 100, 10],
+            "conversion_rate_7d": [0.10, 0.04, 0.2, 0.5],
+            "is_window_closed": [True, True, True, False],
+        }
+    )
+    path = tmp_path / "report.html"
+    campaign_report.build(_metrics(), path, segments=segments)
+    parser = _Tables()
+    parser.feed(path.read_text())
+    shown = {(r["campaign"], r["segment at assignment"]): r for r in parser.tables["by-segment"]}
+    assert set(shown) == {("spring", "lapsed_buyers"), ("spring", "vip")}, "today is still open"
+    assert shown[("spring", "lapsed_buyers")]["difference"] == "+6.00 pp"
+    assert shown[("spring", "vip")]["holdout conversion"] == "—"
