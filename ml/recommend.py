@@ -4,6 +4,9 @@ bestsellers for people without a category (cold start)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -37,6 +40,20 @@ def popular_in_favourite_category(
     units_sold; purchases: person_id, product_id (already owned). Returns person_id, rank,
     product_id, score (share of the category's sales, halved for overall bestsellers),
     strategy."""
+    person_ids = pd.Index(people["person_id"])
+    owned = _owned_matrix(person_ids, pd.Index(products["product_id"]), purchases)
+    return _popular(person_ids, people["favourite_category"], products, owned, k)
+
+
+def _popular(
+    person_ids: pd.Index,
+    favourite_category: pd.Series,
+    products: pd.DataFrame,
+    owned: sparse.csr_matrix,
+    k: int,
+) -> pd.DataFrame:
+    """popular_in_favourite_category, with what each person owns as rows of a matrix over the
+    catalogue (its first rows are `person_ids`)."""
     product_ids = pd.Index(products["product_id"])
     units = products["units_sold"].to_numpy(float)
     category_codes, categories = pd.factorize(products["category"])
@@ -46,12 +63,10 @@ def popular_in_favourite_category(
     order = np.lexsort((products["product_id"].to_numpy(), -units))
     popularity = np.empty(len(products))
     popularity[order] = 1.0 - np.arange(len(products)) / max(1, len(products))
-    person_ids = pd.Index(people["person_id"])
-    favourite = categories.get_indexer(people["favourite_category"])
-    owned = _owned_matrix(person_ids, product_ids, purchases)
+    favourite = categories.get_indexer(favourite_category)
     out = []
     for start in range(0, len(person_ids), CHUNK_PEOPLE):
-        rows = slice(start, start + CHUNK_PEOPLE)
+        rows = slice(start, min(start + CHUNK_PEOPLE, len(person_ids)))
         in_favourite = category_codes[None, :] == favourite[rows, None]
         keys = popularity[None, :] + 2.0 * in_favourite
         keys[owned[rows].toarray() > 0] = -np.inf
@@ -84,28 +99,137 @@ INTERACTION_WEIGHTS = {"purchase": 3.0, "add_to_cart": 2.0, "product_view": 1.0}
 CHUNK_PEOPLE = 50_000
 
 
-def interactions(order_items: pd.DataFrame, web_events: pd.DataFrame, cutoff) -> pd.DataFrame:
-    """Weighted person × product interactions strictly before `cutoff`.
+@dataclass
+class Interactions:
+    """Who interacted with which product before a cutoff, as sparse matrices over the
+    catalogue: `weights` sums each person's interaction weights per product, `owned` is 1
+    where they bought it. Row i is `people[i]`: the people asked about first, in their order,
+    then everyone else who interacted."""
+
+    people: pd.Index
+    weights: sparse.csr_matrix
+    owned: sparse.csr_matrix
+
+
+# Each person's summed weight per catalogue product, and whether they bought it.
+SUMMED_SQL = """
+with
+bought as (
+    select person_id, product_id, {purchase} as weight, true as is_owned
+    from order_items
+    where ordered_at < $cutoff
+),
+
+browsed as (
+    select
+        person_id,
+        product_id,
+        case event_type when 'add_to_cart' then {add_to_cart} else {product_view} end as weight,
+        false as is_owned
+    from web_events
+    where
+        occurred_at < $cutoff
+        and event_type in ('product_view', 'add_to_cart')
+        and product_id is not null
+),
+
+events as (
+    select * from bought
+    union all
+    select * from browsed
+),
+
+final as (
+    select
+        events.person_id,
+        catalogue.product_code,
+        sum(events.weight) as weight,
+        bool_or(events.is_owned) as is_owned
+    from events
+    inner join catalogue on events.product_id = catalogue.product_id
+    group by all
+)
+
+select * from final
+"""
+
+# Row numbers: the people asked about keep theirs; everyone else who interacted follows.
+CODES_SQL = """
+with
+others as (
+    select distinct person_id from summed
+    anti join wanted using (person_id)
+),
+
+numbered as (
+    select person_id, (select count(*) from wanted) + row_number() over () - 1 as person_code
+    from others
+),
+
+final as (
+    select person_id, person_code from wanted
+    union all
+    select person_id, person_code from numbered
+)
+
+select * from final
+"""
+
+
+def interactions(
+    order_items: pd.DataFrame,
+    web_events: pd.DataFrame,
+    cutoff,
+    people: pd.Index,
+    product_ids: pd.Index,
+) -> Interactions:
+    """Weighted person × product interactions strictly before `cutoff`, summed by DuckDB over
+    the frames (a hash aggregate on every core: pandas' string group-by took most of the
+    recommendations' time at scale).
 
     order_items: person_id, product_id, ordered_at; web_events: person_id, event_type,
     product_id, occurred_at."""
-    cutoff = pd.Timestamp(cutoff)
-    bought = order_items.loc[order_items["ordered_at"] < cutoff, ["person_id", "product_id"]]
-    web = web_events[
-        (web_events["occurred_at"] < cutoff)
-        & web_events["event_type"].isin(["product_view", "add_to_cart"])
-        & web_events["product_id"].notna()
-    ]
-    frames = [
-        bought.assign(weight=INTERACTION_WEIGHTS["purchase"]),
-        web[["person_id", "product_id"]].assign(
-            weight=web["event_type"].map(INTERACTION_WEIGHTS).astype(float)
+    weights = {k: float(v) for k, v in INTERACTION_WEIGHTS.items()}
+    with duckdb.connect(":memory:") as conn:
+        conn.register("order_items", order_items[["person_id", "product_id", "ordered_at"]])
+        conn.register(
+            "web_events", web_events[["person_id", "event_type", "product_id", "occurred_at"]]
+        )
+        conn.register(
+            "wanted", pd.DataFrame({"person_id": people, "person_code": np.arange(len(people))})
+        )
+        conn.register(
+            "catalogue",
+            pd.DataFrame({"product_id": product_ids, "product_code": np.arange(len(product_ids))}),
+        )
+        conn.execute(
+            f"create temp table summed as {SUMMED_SQL.format(**weights)}",
+            {"cutoff": pd.Timestamp(cutoff)},
+        )
+        conn.execute(f"create temp table codes as {CODES_SQL}")
+        others = conn.execute(
+            "select person_id from codes where person_code >= ? order by person_code",
+            [len(people)],
+        ).fetchnumpy()["person_id"]
+        cells = conn.execute(
+            """
+            select codes.person_code, summed.product_code, summed.weight, summed.is_owned
+            from summed inner join codes using (person_id)
+            """
+        ).fetchnumpy()
+    everyone = pd.Index(np.concatenate([np.asarray(people, dtype=object), others.astype(object)]))
+    shape = (len(everyone), len(product_ids))
+    rows = np.asarray(cells["person_code"], dtype=np.int64)
+    cols = np.asarray(cells["product_code"], dtype=np.int64)
+    owned = np.asarray(cells["is_owned"], dtype=bool)
+    return Interactions(
+        people=everyone,
+        weights=sparse.csr_matrix(
+            (np.asarray(cells["weight"], dtype=float), (rows, cols)), shape=shape
         ),
-    ]
-    return (
-        pd.concat(frames, ignore_index=True)
-        .groupby(["person_id", "product_id"], as_index=False, sort=False)["weight"]
-        .sum()
+        owned=sparse.csr_matrix(
+            (np.ones(int(owned.sum())), (rows[owned], cols[owned])), shape=shape
+        ),
     )
 
 
@@ -120,45 +244,30 @@ def item_similarity(matrix: sparse.csr_matrix) -> np.ndarray:
     return similarity
 
 
-def item_item(
-    people: pd.Series,
-    interacted: pd.DataFrame,
-    owned: pd.DataFrame,
-    product_ids: pd.Index,
-    k: int = 3,
-) -> pd.DataFrame:
-    """Item-item collaborative filtering on co-purchases and co-views.
+def item_item(interacted: Interactions, wanted: int, product_ids: pd.Index, k: int = 3):
+    """Item-item collaborative filtering on co-purchases and co-views, for the first `wanted`
+    people of `interacted`.
 
     A person's score for a product is the similarity-weighted sum of what they interacted
     with (log-damped weights); products they own are left out. Returns person_id, rank,
     product_id, score for people with at least one candidate scoring above zero."""
-    if len(product_ids) == 0 or interacted.empty:
+    if len(product_ids) == 0 or interacted.weights.nnz == 0:
         return pd.DataFrame(columns=["person_id", "rank", "product_id", "score"])
-    people_codes = pd.Index(pd.unique(interacted["person_id"]))
-    rows = people_codes.get_indexer(interacted["person_id"])
-    cols = product_ids.get_indexer(interacted["product_id"])
-    keep = cols >= 0
-    shape = (len(people_codes), len(product_ids))
-    matrix = sparse.csr_matrix(
-        (np.log1p(interacted["weight"].to_numpy(float)[keep]), (rows[keep], cols[keep])),
-        shape=shape,
-    )
+    matrix = interacted.weights.copy()
+    matrix.data = np.log1p(matrix.data)
     similarity = item_similarity(matrix)
-    owned_matrix = _owned_matrix(people_codes, product_ids, owned)
-    wanted = people_codes.get_indexer(pd.unique(people))
-    wanted = wanted[wanted >= 0]
     out = []
-    for start in range(0, len(wanted), CHUNK_PEOPLE):
-        chunk = wanted[start : start + CHUNK_PEOPLE]
+    for start in range(0, wanted, CHUNK_PEOPLE):
+        chunk = slice(start, min(start + CHUNK_PEOPLE, wanted))
         scores = np.asarray(matrix[chunk] @ similarity)
-        scores[owned_matrix[chunk].toarray() > 0] = -np.inf
+        scores[interacted.owned[chunk].toarray() > 0] = -np.inf
         top, top_scores = _top_k(scores, k)
         # A catalogue smaller than k gives fewer than k candidates each.
         per_person = top.shape[1]
         frame = pd.DataFrame(
             {
-                "person_id": np.repeat(people_codes[chunk].to_numpy(), per_person),
-                "rank": np.tile(np.arange(1, per_person + 1), len(chunk)),
+                "person_id": np.repeat(interacted.people[chunk].to_numpy(), per_person),
+                "rank": np.tile(np.arange(1, per_person + 1), top.shape[0]),
                 "product_id": product_ids.to_numpy()[top.ravel()],
                 "score": top_scores.ravel(),
             }
@@ -200,17 +309,12 @@ def recommend(
     """Both recommenders for `people` (person_id, favourite_category) from data before
     `cutoff`: `popularity` alone, and `item_item` topped up from popularity where
     collaborative filtering has fewer than k candidates (cold start)."""
-    owned = order_items.loc[
-        order_items["ordered_at"] < pd.Timestamp(cutoff), ["person_id", "product_id"]
-    ].drop_duplicates()
-    popularity = popular_in_favourite_category(people, products, owned, k=k)
-    cf = item_item(
-        people["person_id"],
-        interactions(order_items, web_events, cutoff),
-        owned,
-        pd.Index(products["product_id"]),
-        k=k,
-    ).assign(strategy="item_item")
+    people = people.drop_duplicates("person_id")
+    person_ids = pd.Index(people["person_id"])
+    product_ids = pd.Index(products["product_id"])
+    interacted = interactions(order_items, web_events, cutoff, person_ids, product_ids)
+    popularity = _popular(person_ids, people["favourite_category"], products, interacted.owned, k)
+    cf = item_item(interacted, len(person_ids), product_ids, k=k).assign(strategy="item_item")
     cf["score"] = cf["score"] / max(float(cf["score"].max()), 1e-12) if len(cf) else cf["score"]
     fill = popularity.assign(rank=popularity["rank"] + k)
     combined = pd.concat([cf, fill], ignore_index=True).drop_duplicates(

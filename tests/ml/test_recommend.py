@@ -128,3 +128,35 @@ def test_a_one_product_catalogue_gets_that_product_or_nothing_and_no_error():
     assert recs[recs["person_id"] == "ann"].empty  # owns the whole catalogue
     evaluation = recommend.holdout_evaluation(items, web, products, "2026-02-01", 30)
     assert set(evaluation) == {"item_item", "popularity"}
+
+
+def test_interactions_sum_each_persons_weights_before_the_cutoff_and_mark_what_they_bought():
+    items = _order_items([("ann", "s1", "2026-01-05"), ("ann", "s1", "2026-01-06")])
+    web = pd.DataFrame(
+        {
+            "person_id": ["ann", "ann", "bob", "bob", "bob", "cat"],
+            "event_type": [
+                "product_view",
+                "add_to_cart",
+                "product_view",
+                "search",
+                "product_view",
+                "product_view",
+            ],
+            "product_id": ["s1", "s2", "h1", None, "h1", "gone-from-catalogue"],
+            "occurred_at": pd.to_datetime(
+                ["2026-01-07", "2026-01-08", "2026-01-09", "2026-01-09", "2026-03-01", "2026-01-09"]
+            ),
+        }
+    )
+    products = pd.Index(PRODUCTS["product_id"])
+    found = recommend.interactions(items, web, "2026-02-01", pd.Index(["zed", "ann"]), products)
+    # The people asked about first, in their order, even without interactions; then the rest.
+    assert found.people.tolist() == ["zed", "ann", "bob"]
+    weights = pd.DataFrame(found.weights.toarray(), index=found.people, columns=products)
+    assert weights.loc["ann", "s1"] == 3.0 + 3.0 + 1.0  # two purchases and a view
+    assert weights.loc["ann", "s2"] == 2.0
+    assert weights.loc["bob", "h1"] == 1.0, "the view after the cutoff does not count"
+    assert weights.loc["zed"].sum() == 0
+    owned = pd.DataFrame(found.owned.toarray(), index=found.people, columns=products)
+    assert owned.loc["ann", "s1"] == 1 and owned.to_numpy().sum() == 1
