@@ -7,11 +7,13 @@ refit at as_of - horizon, the latest cutoff whose labels are complete, with the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
@@ -28,6 +30,11 @@ from ml.features import FEATURE_COLUMNS, FeatureCache, orders_in_window
 # Training beyond this many rows buys little accuracy and costs linear time; scoring always
 # covers everyone.
 MAX_TRAIN_ROWS = 250_000
+# The learning curve doubles the training rows from this many while a doubling still adds
+# LEARNING_CURVE_MIN_GAIN of holdout ROC AUC: past that, more rows only cost time.
+LEARNING_CURVE_FIRST_ROWS = 25_000
+LEARNING_CURVE_MIN_GAIN = 0.002
+LEARNING_CURVE_EVAL_ROWS = 100_000
 IMPORTANCE_ROWS = 5_000
 # Fewer people of either outcome than this in a window, and neither calibration folds nor a
 # holdout ROC AUC mean anything.
@@ -116,6 +123,8 @@ class TrainingResult:
     # name -> holdout metrics of each baseline: "logreg", and "bgnbd" where BG/NBD could be fit
     baselines: dict = field(default_factory=dict)
     baseline_skipped: dict = field(default_factory=dict)
+    # rows, roc_auc, fit_seconds per sample size tried; empty when the window is small
+    learning_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def make_model(random_state: int = 0, **overrides) -> Pipeline:
@@ -187,6 +196,79 @@ def dataset(task: Task, features: FeatureCache, cutoff) -> tuple[pd.DataFrame, p
     return x, y
 
 
+@dataclass(frozen=True)
+class SampleSize:
+    """How many training rows the model needs, and the learning curve that says so."""
+
+    rows: int
+    reason: str
+    curve: pd.DataFrame
+
+
+def learning_curve(
+    x: pd.DataFrame,
+    y: pd.Series,
+    random_state: int = 0,
+    max_rows: int = MAX_TRAIN_ROWS,
+    first_rows: int | None = None,
+    min_gain: float = LEARNING_CURVE_MIN_GAIN,
+) -> SampleSize:
+    """ROC AUC of the booster (uncalibrated: calibration does not move the ranking) fitted on
+    nested random samples of the training window, doubling from `first_rows`, on a fifth of
+    the window none of them saw (the holdout window stays unseen until the model is judged);
+    the first doubling that adds less than `min_gain` ends it, and the smaller sample is
+    enough."""
+    first_rows = first_rows or LEARNING_CURVE_FIRST_ROWS
+    order = np.random.default_rng(random_state).permutation(len(x))
+    checked = min(LEARNING_CURVE_EVAL_ROWS, len(x) // 5)
+    available = min(len(x), max_rows)
+    capped = len(x) > max_rows
+    check = np.sort(order[len(x) - checked :])
+    x_check, y_check = x.iloc[check], y.iloc[check]
+    if min(available, len(x) - checked) <= first_rows or y_check.nunique() < 2:
+        return SampleSize(
+            available,
+            f"all {available:,} rows of the training window (a learning curve starts at "
+            f"{first_rows:,})",
+            pd.DataFrame(columns=["rows", "roc_auc", "fit_seconds"]),
+        )
+    largest = min(available, len(x) - checked)
+    sizes = [first_rows]
+    while sizes[-1] * 2 < largest:
+        sizes.append(sizes[-1] * 2)
+    sizes.append(largest)
+    booster = make_model(random_state).named_steps["classifier"].estimator
+    points = []
+    for rows in sizes:
+        picked = np.sort(order[:rows])
+        started = time.perf_counter()
+        fitted = clone(booster).fit(x.iloc[picked], y.iloc[picked])
+        seconds = time.perf_counter() - started
+        auc = roc_auc_score(y_check, fitted.predict_proba(x_check)[:, 1])
+        points.append({"rows": rows, "roc_auc": auc, "fit_seconds": seconds})
+        if len(points) > 1 and auc - points[-2]["roc_auc"] < min_gain:
+            before = points[-2]
+            return SampleSize(
+                before["rows"],
+                f"{before['rows']:,} rows: going to {rows:,} moved the ROC AUC (on "
+                f"{checked:,} rows of the window left out) from {before['roc_auc']:.4f} to "
+                f"{auc:.4f} ({auc - before['roc_auc']:+.4f}, less than {min_gain}), so more "
+                "rows would only cost time",
+                pd.DataFrame(points),
+            )
+    last = points[-1]
+    reason = (
+        f"{available:,} rows, the most it trains on (MAX_TRAIN_ROWS) of {len(x):,}"
+        if capped
+        else f"all {available:,} rows of the training window"
+    )
+    return SampleSize(
+        available,
+        f"{reason}: the ROC AUC was still rising ({last['roc_auc']:.4f} at {last['rows']:,})",
+        pd.DataFrame(points),
+    )
+
+
 def _subsample(x: pd.DataFrame, y: pd.Series, rows: int, random_state: int):
     if len(x) <= rows:
         return x, y
@@ -216,7 +298,8 @@ def train(
                 f"{positives} positives among {len(y)} people ({task.description.rstrip('.')}); "
                 f"it needs at least {MIN_CLASS_MEMBERS} of each outcome, so more history is needed"
             )
-    x_fit, y_fit = _subsample(x_train, y_train, max_train_rows, random_state)
+    size = learning_curve(x_train, y_train, random_state, max_train_rows)
+    x_fit, y_fit = _subsample(x_train, y_train, size.rows, random_state)
     model = make_model(random_state).fit(x_fit, y_fit)
     eval_scores = model.predict_proba(x_eval)[:, 1]
     y_true = y_eval.to_numpy()
@@ -247,7 +330,7 @@ def train(
         }
     ).sort_values("importance", ascending=False, ignore_index=True)
 
-    x_final, y_final = _subsample(x_eval, y_eval, max_train_rows, random_state)
+    x_final, y_final = _subsample(x_eval, y_eval, size.rows, random_state)
     final = make_model(random_state).fit(x_final, y_final)
     boosting = final.named_steps["classifier"].estimator
     params = {
@@ -257,6 +340,7 @@ def train(
         "train_cutoff": f"{train_cutoff:%Y-%m-%d %H:%M}",
         "eval_cutoff": f"{eval_cutoff:%Y-%m-%d %H:%M}",
         "train_rows": len(x_fit),
+        "train_rows_reason": size.reason,
         "final_rows": len(x_final),
         "population_at_train_cutoff": len(x_train),
         "calibration": "sigmoid (Platt), 3-fold",
@@ -292,6 +376,7 @@ def train(
             "training": x_fit.assign(label=y_fit.to_numpy()).reset_index(drop=True),
             "holdout": x_eval.assign(label=y_true).reset_index(drop=True),
         },
+        learning_curve=size.curve,
     )
 
 

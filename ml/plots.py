@@ -28,6 +28,18 @@ def calibration(curve: pd.DataFrame, title: str):
     return figure
 
 
+def learning_curve(curve: pd.DataFrame, chosen_rows: int, title: str):
+    """ROC AUC against training rows, on rows of the training window none of the fits saw:
+    where it flattens, more rows only cost time."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(curve["rows"], curve["roc_auc"], marker="o", label="booster, uncalibrated")
+    axis.axvline(chosen_rows, linestyle="--", color="grey", label=f"trains on {chosen_rows:,}")
+    axis.set(xscale="log", xlabel="training rows", ylabel="ROC AUC on rows left out", title=title)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def importance(frame: pd.DataFrame, title: str):
     """Permutation importance: how much the holdout ROC AUC drops when a feature is shuffled."""
     ordered = frame.sort_values("importance")

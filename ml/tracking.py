@@ -156,6 +156,13 @@ def log_classifier_run(result, registered_name: str, tags: dict[str, str]) -> di
     plots.close(figure)
     mlflow.log_table(result.calibration, "calibration.json")
     mlflow.log_table(result.importance, "feature_importance.json")
+    if not result.learning_curve.empty:
+        mlflow.log_table(result.learning_curve, "learning_curve.json")
+        figure = plots.learning_curve(
+            result.learning_curve, result.params["train_rows"], f"{registered_name}: learning curve"
+        )
+        mlflow.log_figure(figure, "learning_curve.png")
+        plots.close(figure)
     info = log_sklearn_model(result.model, "model", result.example, registered_name)
     version = str(info.registered_model_version)
     parent = mlflow.active_run().info.run_id

@@ -138,6 +138,13 @@ def _classifier_asset(task: classifiers.Task, doc: str):
                 "top_features": dg.MetadataValue.md(
                     result.importance.head(5).to_markdown(index=False)
                 ),
+                "train_rows": result.params["train_rows"],
+                "why_this_many_rows": result.params["train_rows_reason"],
+                "learning_curve": dg.MetadataValue.md(
+                    result.learning_curve.round(4).to_markdown(index=False)
+                    if not result.learning_curve.empty
+                    else "no curve: " + result.params["train_rows_reason"]
+                ),
                 "model_version": decision["version"],
                 "champion_decision": decision["decision"],
                 "mlflow_run_id": run.info.run_id,

@@ -113,3 +113,37 @@ def test_cutoffs_cover_training_evaluation_and_scoring():
     as_of = pd.Timestamp("2026-10-01")
     days = sorted((as_of - c).days for c in classifiers.cutoffs(as_of))
     assert days == [0, 30, 60, 90, 180]
+
+
+def _simple_signal(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(rows, 3)), columns=["a", "b", "c"])
+    y = pd.Series((x["a"] + 0.5 * rng.normal(size=rows) > 0).astype(int))
+    return x, y
+
+
+def test_a_learning_curve_stops_where_more_rows_no_longer_raise_the_roc_auc():
+    x, y = _simple_signal(40_000)
+    size = classifiers.learning_curve(x, y, first_rows=1_000, max_rows=40_000)
+    # One feature and a threshold: a few thousand rows learn all there is.
+    assert size.rows < 16_000, size.reason
+    assert "would only cost time" in size.reason
+    curve = size.curve
+    assert curve["rows"].iloc[-1] == 2 * size.rows
+    gain = curve["roc_auc"].iloc[-1] - curve["roc_auc"].iloc[-2]
+    assert gain < classifiers.LEARNING_CURVE_MIN_GAIN
+    assert (curve["roc_auc"].diff().dropna().iloc[:-1] >= classifiers.LEARNING_CURVE_MIN_GAIN).all()
+
+
+def test_a_window_smaller_than_the_first_sample_trains_on_every_row_without_a_curve():
+    x, y = _simple_signal(3_000)
+    size = classifiers.learning_curve(x, y, first_rows=5_000)
+    assert size.rows == 3_000 and size.curve.empty
+    assert "all 3,000 rows" in size.reason
+
+
+def test_a_curve_still_rising_at_the_cap_trains_on_the_cap_and_says_so():
+    x, y = _simple_signal(20_000)
+    size = classifiers.learning_curve(x, y, first_rows=1_000, max_rows=4_000, min_gain=-1.0)
+    assert size.rows == 4_000
+    assert "MAX_TRAIN_ROWS" in size.reason and "of 20,000" in size.reason

@@ -64,7 +64,10 @@ def logged(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mlflow")
     features, as_of = _synthetic()
-    result = classifiers.train(classifiers.PURCHASE, features, as_of)
+    with pytest.MonkeyPatch.context() as mp:
+        # A learning curve from 100 rows: this window is a few hundred people.
+        mp.setattr(classifiers, "LEARNING_CURVE_FIRST_ROWS", 100)
+        result = classifiers.train(classifiers.PURCHASE, features, as_of)
     experiment_id = tracking.configure(
         f"sqlite:///{root / 'mlflow.db'}", root / "mlruns", "purchase_propensity"
     )
@@ -97,6 +100,17 @@ def test_training_and_holdout_datasets_are_logged_by_name_size_and_cutoff_withou
     schema = holdout.dataset.schema
     columns = {c["name"] for c in json.loads(schema)["mlflow_colspec"]}
     assert "person_id" not in columns and {"days_since_last_order", "label"} <= columns
+
+
+def test_the_run_shows_the_learning_curve_that_chose_its_training_rows(logged):
+    client = mlflow.MlflowClient()
+    run = client.get_run(logged["run_id"])
+    artifacts = {a.path for a in client.list_artifacts(logged["run_id"])}
+    assert {"learning_curve.png", "learning_curve.json"} <= artifacts
+    curve = mlflow.load_table("learning_curve.json", run_ids=[logged["run_id"]])
+    assert curve["rows"].iloc[0] == 100 and curve["rows"].is_monotonic_increasing
+    assert int(run.data.params["train_rows"]) in set(curve["rows"])
+    assert "rows" in run.data.params["train_rows_reason"]
 
 
 def test_each_baseline_is_a_child_run_with_the_models_metrics_and_curves(logged):
