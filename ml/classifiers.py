@@ -33,7 +33,7 @@ MAX_TRAIN_ROWS = 250_000
 # The learning curve doubles the training rows from this many while a doubling still adds
 # LEARNING_CURVE_MIN_GAIN of holdout ROC AUC: past that, more rows only cost time.
 LEARNING_CURVE_FIRST_ROWS = 25_000
-LEARNING_CURVE_MIN_GAIN = 0.002
+LEARNING_CURVE_MIN_GAIN = 0.001
 LEARNING_CURVE_EVAL_ROWS = 100_000
 IMPORTANCE_ROWS = 5_000
 # Fewer people of either outcome than this in a window, and neither calibration folds nor a
