@@ -17,12 +17,14 @@ applied elsewhere and win; this adds the links they cannot see.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import jellyfish
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 MATCH_COLUMNS = (
     "record_id",
@@ -49,12 +51,21 @@ U_SAMPLE_PAIRS = 1e5
 # block grow with its square, so EM on a million records costs ten times this for little
 # gain); every record is then scored with them.
 TRAINING_RECORDS = 300_000
+# A candidate-pair rule whose blocks hold too many records compares each with all the others
+# in its block: names from a small pool (a demo's 50 first names × 50 last names) gave
+# ("first_name", "last_name") 139M pairs at 880k records, thirteen minutes of scoring for
+# pairs that are mostly different people. A rule above this many pairs per record is left
+# out; the others still meet every duplicate that shares a birth date, a postcode, a city,
+# an email or a phone with its original.
+MAX_PAIRS_PER_RECORD = 20
 
 
 @dataclass(frozen=True)
 class MatchResult:
     pairs: pd.DataFrame
     skipped_reason: str | None = None
+    # rule (its columns joined by "+") -> candidate pairs, for each rule left out as too big
+    skipped_blocks: dict[str, int] = field(default_factory=dict)
 
 
 def _phonetic(names: pd.Series) -> pd.Series:
@@ -137,7 +148,38 @@ def _present(frame: pd.DataFrame) -> set[str]:
     return {c for c in frame.columns if frame[c].notna().sum() >= 2}
 
 
-def _settings(present: set[str]):
+def candidate_pairs(frame: pd.DataFrame, columns: tuple[str, ...]) -> int:
+    """How many pairs a blocking rule on `columns` makes: records agreeing on every one of
+    them, none missing."""
+    keys = frame.loc[frame[list(columns)].notna().all(axis=1), list(columns)]
+    with duckdb.connect() as conn:
+        conn.register("keyed", keys)
+        grouped = ", ".join(f'"{c}"' for c in columns)
+        return int(
+            conn.execute(
+                f"select coalesce(sum(n * (n - 1) // 2), 0) from"
+                f" (select count(*) as n from keyed group by {grouped})"
+            ).fetchone()[0]
+        )
+
+
+def _prediction_blocks(frame: pd.DataFrame, present: set[str]):
+    """The rules that generate candidate pairs, and those left out as too big, with their
+    pair counts."""
+    limit = MAX_PAIRS_PER_RECORD * len(frame)
+    kept, skipped = [], {}
+    for columns in PREDICTION_BLOCKS:
+        if not set(columns) <= present:
+            continue
+        pairs = candidate_pairs(frame, columns)
+        if pairs > limit:
+            skipped["+".join(columns)] = pairs
+        else:
+            kept.append(columns)
+    return kept, skipped
+
+
+def _settings(present: set[str], blocks=None):
     import splink.comparison_level_library as cll
     from splink import SettingsCreator, block_on
     from splink.comparison_library import CustomComparison
@@ -240,7 +282,9 @@ def _settings(present: set[str]):
         unique_id_column_name="record_id",
         comparisons=[c for key, c in comparisons.items() if set(COMPARED[key]) <= present],
         blocking_rules_to_generate_predictions=[
-            block_on(*columns) for columns in PREDICTION_BLOCKS if set(columns) <= present
+            block_on(*columns)
+            for columns in (PREDICTION_BLOCKS if blocks is None else blocks)
+            if set(columns) <= present
         ],
         retain_intermediate_calculation_columns=True,
     )
@@ -270,6 +314,23 @@ def match_people(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) ->
     from splink import DuckDBAPI, Linker, block_on
 
     present = _present(frame)
+    blocks, skipped_blocks = _prediction_blocks(frame, present)
+    for rule, pairs in skipped_blocks.items():
+        logger.warning(
+            "identity matching leaves out the candidate rule %s: %s pairs for %s records"
+            " (more than %s per record)",
+            rule,
+            f"{pairs:,}",
+            f"{len(frame):,}",
+            MAX_PAIRS_PER_RECORD,
+        )
+    if not blocks:
+        # Splink with no rule would compare every record with every other.
+        return MatchResult(
+            _empty_pairs(),
+            f"every candidate rule makes more than {MAX_PAIRS_PER_RECORD} pairs per record",
+            skipped_blocks,
+        )
     training_blocks = [b for b in TRAINING_BLOCKS if set(b) <= present][:2]
     near_certain = [b for b in NEAR_CERTAIN_BLOCKS if set(b) <= present] or training_blocks
     splink_logger = logging.getLogger("splink")
@@ -285,7 +346,10 @@ def match_people(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) ->
         )
         with duckdb.connect() as conn:
             trainer = Linker(
-                sample, _settings(present), DuckDBAPI(connection=conn), set_up_basic_logging=False
+                sample,
+                _settings(present, blocks),
+                DuckDBAPI(connection=conn),
+                set_up_basic_logging=False,
             )
             trainer.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=1)
             for block in training_blocks:
@@ -309,7 +373,7 @@ def match_people(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) ->
         return MatchResult(_empty_pairs(), f"could not learn match weights: {first_sentence}")
     finally:
         splink_logger.setLevel(level)
-    return MatchResult(_explain(scored, levels))
+    return MatchResult(_explain(scored, levels), skipped_blocks=skipped_blocks)
 
 
 def _is_untrainable(error: Exception) -> bool:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from orchestration.identity import probabilistic
 from orchestration.identity.probabilistic import MIN_RECORDS, match_people
 
 FIRST = [
@@ -152,3 +153,29 @@ def test_the_same_records_in_another_order_give_the_same_links(monkeypatch):
     first, second = (f.sort_values(key, ignore_index=True) for f in (first, second))
     assert len(first) >= 30
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_candidate_rule_that_would_pair_too_many_records_is_left_out_and_duplicates_still_meet(
+    monkeypatch,
+):
+    # At 880k demo records, agreeing on both names made 139M pairs; here a lower limit makes
+    # the same rule too big for 400 records.
+    monkeypatch.setattr(probabilistic, "MAX_PAIRS_PER_RECORD", 0.1)
+    people = _people(400)
+    p = people.iloc
+    duplicates = [
+        _duplicate(people, 1, "D1", last_name=p[1].last_name + "n"),
+        _duplicate(people, 4, "D4", city=None, postcode=p[4].postcode[:-1] + "0"),
+    ]
+    records = pd.concat([people, pd.DataFrame(duplicates)], ignore_index=True)
+    too_many = probabilistic.candidate_pairs(
+        probabilistic._prepare(records), ("first_name", "last_name")
+    )
+
+    result = match_people(records, threshold=0.9)
+
+    assert result.skipped_reason is None
+    assert result.skipped_blocks["first_name+last_name"] == too_many > 0.1 * len(records)
+    assert "birth_date+initials" not in result.skipped_blocks
+    found = set(zip(result.pairs.record_id_a, result.pairs.record_id_b, strict=True))
+    assert {("C0001", "D1"), ("C0004", "D4")} <= found
