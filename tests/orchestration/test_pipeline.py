@@ -292,6 +292,90 @@ def test_scores_describe_every_person_and_flow_into_segments(warehouse):
     assert churners == in_segment and sized == 1
 
 
+def test_an_uplift_champion_scores_everyone_fills_persuadables_and_a_campaign_targets_them(
+    pipeline, tmp_path
+):
+    """At 600 customers no uplift model can train, so the path from a champion to a campaign
+    is shown with one trained here on planted outcomes, in a copy of the pipeline."""
+    import shutil
+
+    import numpy as np
+
+    from ml import tracking, uplift
+    from orchestration import ml_io, warehouse
+
+    root = tmp_path / "pipeline"
+    shutil.copytree(pipeline["root"], root)
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(settings.campaigns_dir(), campaigns)
+    picks = (campaigns / "weekly_picks.yaml").read_text()
+    (campaigns / "persuade.yaml").write_text(
+        picks.replace("campaign_id: weekly-picks", "campaign_id: persuade").replace(
+            "schedule: {every: day}", "schedule: {every: day}\naudience: {segment: persuadables}"
+        )
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, root)
+        mp.setenv("MAILPIPE_CAMPAIGNS_DIR", str(campaigns))
+        with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
+            as_of = warehouse.as_of(conn)
+            dataset = uplift.assignments(conn, ml_io.UPLIFT_RELATIONS, as_of)
+        x = dataset[uplift.FEATURE_COLUMNS]
+        is_mailed = dataset["is_mailed"].to_numpy(dtype=bool)
+        # Planted: mailing helps the more engaged half and no one else.
+        engaged = (x["emails_opened_90d"].rank(pct=True) > 0.5).to_numpy()
+        rng = np.random.default_rng(0)
+        y = rng.random(len(x)) < np.where(is_mailed & engaged, 0.5, 0.1)
+        model = uplift.TwoModelUplift().fit(x, is_mailed, y)
+        tracking.configure(f"sqlite:///{root / 'mlflow.db'}", root / "mlruns_uplift", uplift.NAME)
+        with mlflow.start_run():
+            example = x.head(5)
+            logged = tracking.log_sklearn_model(
+                model, "model", example, uplift.NAME, output=model.predict(example)
+            )
+        version = str(logged.registered_model_version)
+        mlflow.MlflowClient().set_registered_model_alias(uplift.NAME, tracking.CHAMPION, version)
+
+        downstream = dg.AssetSelection.assets("customer_scores").downstream()
+        defs = _definitions()
+        result = _run(defs, list(downstream.resolve(defs.resolve_asset_graph())))
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        scored, people, versions, null_reasons = conn.execute(
+            """
+            select count(uplift_7d), count(*), list(distinct uplift_model_version),
+                (select count(uplift_7d_missing_reason) from ml.customer_scores)
+            from marts.dim_customers
+            """
+        ).fetchone()
+        expected = set(
+            conn.execute(
+                """
+                select person_id from marts.dim_customers
+                where uplift_rank_pct > 0.7 and uplift_7d > 0 and is_marketable
+                """
+            ).fetchall()
+        )
+        members = set(
+            conn.execute(
+                "select person_id from marts.customer_segments where segment_name = 'persuadables'"
+            ).fetchall()
+        )
+        targeted = set(
+            conn.execute(
+                """
+                select person_id from email.send_plan where campaign_id = 'persuade'
+                union all
+                select person_id from email.send_exclusions where campaign_id = 'persuade'
+                """
+            ).fetchall()
+        )
+    assert scored == people > 0 and versions == [version] and null_reasons == 0
+    assert members == expected and len(members) > 0
+    assert targeted == members, "the campaign plans for every persuadable and nobody else"
+
+
 def test_excluded_recipients_are_recorded_with_their_reason(pipeline, warehouse):
     rows = warehouse.execute(
         """
@@ -874,87 +958,3 @@ def test_an_uplift_model_too_small_to_train_leaves_its_score_null_with_the_reaso
     assert persuadables == 0, "nobody is persuadable by a model that does not exist"
     report = (pipeline["root"] / "exports" / "reports" / "campaign_report.html").read_text()
     assert "No uplift model has been trained on this data" in report
-
-
-def test_an_uplift_champion_scores_everyone_fills_persuadables_and_a_campaign_targets_them(
-    pipeline, tmp_path
-):
-    """At 600 customers no uplift model can train, so the path from a champion to a campaign
-    is shown with one trained here on planted outcomes, in a copy of the pipeline."""
-    import shutil
-
-    import numpy as np
-
-    from ml import tracking, uplift
-    from orchestration import ml_io, warehouse
-
-    root = tmp_path / "pipeline"
-    shutil.copytree(pipeline["root"], root)
-    campaigns = tmp_path / "campaigns"
-    shutil.copytree(settings.campaigns_dir(), campaigns)
-    picks = (campaigns / "weekly_picks.yaml").read_text()
-    (campaigns / "persuade.yaml").write_text(
-        picks.replace("campaign_id: weekly-picks", "campaign_id: persuade").replace(
-            "schedule: {every: day}", "schedule: {every: day}\naudience: {segment: persuadables}"
-        )
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        isolate(mp, root)
-        mp.setenv("MAILPIPE_CAMPAIGNS_DIR", str(campaigns))
-        with duckdb.connect(str(root / "warehouse.duckdb")) as conn:
-            as_of = warehouse.as_of(conn)
-            dataset = uplift.assignments(conn, ml_io.UPLIFT_RELATIONS, as_of)
-        x = dataset[uplift.FEATURE_COLUMNS]
-        is_mailed = dataset["is_mailed"].to_numpy(dtype=bool)
-        # Planted: mailing helps the more engaged half and no one else.
-        engaged = (x["emails_opened_90d"].rank(pct=True) > 0.5).to_numpy()
-        rng = np.random.default_rng(0)
-        y = rng.random(len(x)) < np.where(is_mailed & engaged, 0.5, 0.1)
-        model = uplift.TwoModelUplift().fit(x, is_mailed, y)
-        tracking.configure(f"sqlite:///{root / 'mlflow.db'}", root / "mlruns_uplift", uplift.NAME)
-        with mlflow.start_run():
-            example = x.head(5)
-            logged = tracking.log_sklearn_model(
-                model, "model", example, uplift.NAME, output=model.predict(example)
-            )
-        version = str(logged.registered_model_version)
-        mlflow.MlflowClient().set_registered_model_alias(uplift.NAME, tracking.CHAMPION, version)
-
-        downstream = dg.AssetSelection.assets("customer_scores").downstream()
-        defs = _definitions()
-        result = _run(defs, list(downstream.resolve(defs.resolve_asset_graph())))
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
-        scored, people, versions, null_reasons = conn.execute(
-            """
-            select count(uplift_7d), count(*), list(distinct uplift_model_version),
-                (select count(uplift_7d_missing_reason) from ml.customer_scores)
-            from marts.dim_customers
-            """
-        ).fetchone()
-        expected = set(
-            conn.execute(
-                """
-                select person_id from marts.dim_customers
-                where uplift_rank_pct > 0.7 and uplift_7d > 0 and is_marketable
-                """
-            ).fetchall()
-        )
-        members = set(
-            conn.execute(
-                "select person_id from marts.customer_segments where segment_name = 'persuadables'"
-            ).fetchall()
-        )
-        targeted = set(
-            conn.execute(
-                """
-                select person_id from email.send_plan where campaign_id = 'persuade'
-                union all
-                select person_id from email.send_exclusions where campaign_id = 'persuade'
-                """
-            ).fetchall()
-        )
-    assert scored == people > 0 and versions == [version] and null_reasons == 0
-    assert members == expected and len(members) > 0
-    assert targeted == members, "the campaign plans for every persuadable and nobody else"
