@@ -153,7 +153,8 @@ final as (
 select * from final
 """
 
-# Row numbers: the people asked about keep theirs; everyone else who interacted follows.
+# Row numbers: the people asked about keep theirs; everyone else who interacted follows, in
+# id order, so that sums over people add in the same order in every run.
 CODES_SQL = """
 with
 others as (
@@ -162,7 +163,9 @@ others as (
 ),
 
 numbered as (
-    select person_id, (select count(*) from wanted) + row_number() over () - 1 as person_code
+    select
+        person_id,
+        (select count(*) from wanted) + row_number() over (order by person_id) - 1 as person_code
     from others
 ),
 
