@@ -16,11 +16,44 @@ STAGES = ["generate", "load", "duckdb_read", "models", "ml", "customer_view", "e
 
 # Stages that move landing rows: their rows per second are the landing rows over the time.
 LANDING_STAGES = ("generate", "load", "duckdb_read")
+# Stages that run dbt: their SQL is run again by DuckDB alone for the ratio.
+DBT_STAGES = ("models", "customer_view", "email")
 
 
 def _landing_rows(report: dict) -> int:
     """Rows written (`<table>_rows`: generate, DuckDB's read) or in the raw tables (load)."""
     return sum(v for k, v in report["rows"].items() if k.endswith("_rows") or k.startswith("raw/"))
+
+
+def _run_module(module: str, args: list[str], env: dict) -> dict | None:
+    """Run a bench module in its own process; its report is the line it prints after BENCH."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.PROJECT_ROOT,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+        return None
+    return json.loads(line.removeprefix("BENCH "))
+
+
+def _replay_line(stage_seconds: float, replayed: dict) -> str:
+    """The stage against DuckDB alone running the same SQL, plus dbt's timing of what is not
+    SQL (Python models, seeds): the ratio is what dbt, Dagster and start-ups add."""
+    alone = replayed["duckdb_seconds"] + replayed["other_seconds"]
+    return (
+        f"{'':<11} dbt's SQL run by DuckDB alone: {replayed['duckdb_seconds']:.1f} s for "
+        f"{replayed['sql_nodes']} models and tests (dbt timed them "
+        f"{replayed['dbt_seconds']:.1f} s), plus {replayed['other_seconds']:.1f} s of Python "
+        f"models and seeds; stage / that: {stage_seconds / alone:.1f}x "
+        f"({replayed['invocations']} dbt invocation(s), {replayed['dbt_elapsed_seconds']:.1f} s)"
+        if alone
+        else f"{'':<11} no dbt invocation found to replay"
+    )
 
 
 def main() -> int:
@@ -50,26 +83,13 @@ def main() -> int:
     )
     total = time.perf_counter()
     reports = []
+    scale = ["--customers", str(args.customers), "--seed", str(args.seed)]
     for stage in STAGES[: STAGES.index(args.until) + 1]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.stage",
-            stage,
-            "--customers",
-            str(args.customers),
-            "--seed",
-            str(args.seed),
-        ]
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, cwd=settings.PROJECT_ROOT
-        )
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
-        if proc.returncode != 0 or line is None:
-            print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+        started_at = time.time()
+        report = _run_module("bench.stage", [stage, *scale], env)
+        if report is None:
             print(f"stage {stage} failed")
             return 1
-        report = json.loads(line.removeprefix("BENCH "))
         reports.append(report)
         rows = ", ".join(f"{k}={v:,}" for k, v in list(report["rows"].items())[:6])
         per_second = _landing_rows(report) / report["seconds"] if stage in LANDING_STAGES else None
@@ -85,6 +105,13 @@ def main() -> int:
                 f"{load['seconds'] / report['seconds']:.1f}x time, "
                 f"{load['peak_rss_mb'] / report['peak_rss_mb']:.1f}x peak memory"
             )
+        if stage in DBT_STAGES:
+            replayed = _run_module("bench.sql_replay", ["--since", str(started_at)], env)
+            if replayed is None:
+                print(f"replaying stage {stage}'s dbt SQL failed")
+                return 1
+            report["sql_replay"] = replayed
+            print(_replay_line(report["seconds"], replayed))
     print(f"{'total':<10} {time.perf_counter() - total:>8.1f}")
     (root / "bench.json").write_text(
         json.dumps({"customers": args.customers, "stages": reports}, indent=2)
