@@ -23,7 +23,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from orchestration import settings
 from orchestration.ingest.landing import (
@@ -34,7 +33,7 @@ from orchestration.ingest.landing import (
     reference_values,
 )
 from orchestration.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema
-from orchestration.ingest.records import RecordBlocks
+from orchestration.ingest.records import RecordBlocks, read_records
 from orchestration.privacy import load_filter
 from orchestration.privacy.identifiers import RAW_IDENTIFIERS, salt
 
@@ -57,6 +56,8 @@ STAGED = f"{RAW_SCHEMA}._landing_staged"
 REJECTED = "_landing_rejected"
 BLOCK = "_landing_block"
 CHECKPOINT_DEFERRED = "1000 GiB"
+# Where each record is: its line for the quarantine, its bytes to read it again.
+PLACE = "line_number, record_at, record_bytes"
 
 
 class LandingFileError(Exception):
@@ -247,7 +248,7 @@ def _block_sql(text: bool, *, trim_line_end: bool) -> str:
         record, raw = "try(decode(record))", "coalesce(try(decode(record)), record::varchar)"
     if trim_line_end:
         record = f"rtrim({record}, {LINE_END})"
-    return f"select line_number, {record} as text, {raw} as raw_text from {BLOCK}"
+    return f"select {PLACE}, {record} as text, {raw} as raw_text from {BLOCK}"
 
 
 def _header(path: Path, record: str | bytes, table: LandingTable) -> list[str]:
@@ -297,7 +298,7 @@ def _csv_sql(table: LandingTable, header: list[str], now: datetime, text: bool) 
         with block as ({_block_sql(text, trim_line_end=True)}),
         split as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 text,
                 case
@@ -314,7 +315,7 @@ def _csv_sql(table: LandingTable, header: list[str], now: datetime, text: bool) 
         ),
         fields as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 case
                     when text is null then 'invalid UTF-8 encoding'
@@ -351,7 +352,7 @@ def _json_sql(table: LandingTable, now: datetime, text: bool) -> str:
         with block as ({_block_sql(text, trim_line_end=False)}),
         docs as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 text,
                 case
@@ -363,7 +364,7 @@ def _json_sql(table: LandingTable, now: datetime, text: bool) -> str:
         ),
         parsed as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 text,
                 case
@@ -377,7 +378,7 @@ def _json_sql(table: LandingTable, now: datetime, text: bool) -> str:
         ),
         fields as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 malformed,
                 -- A tracker writes its keys in one order: comparing the whole list first is
@@ -418,7 +419,7 @@ def _checked_sql(table: LandingTable, now: datetime, fields_sql: str, *, shapes:
         {fields_sql},
         stripped as (
             select
-                line_number,
+                {PLACE},
                 raw_text,
                 malformed{extra},
                 {stripped},
@@ -433,7 +434,7 @@ def _checked_sql(table: LandingTable, now: datetime, fields_sql: str, *, shapes:
         ),
         final as (
             select
-                line_number,
+                {PLACE},
                 coalesce(malformed, nullif(concat_ws('; ', {reasons}), '')) as reason,
                 -- Only a rejected row's raw text is kept: the quarantine's, not the table's.
                 case when reason is not null then raw_text end as raw_text,
@@ -598,7 +599,8 @@ def _settle(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -
 
 def _mark_duplicates(conn, table: LandingTable, path: Path) -> None:
     """A key loaded before, or earlier in this file, is a duplicate id. Staging keeps no raw
-    text for rows that passed their checks, so a duplicate's is read again from the file."""
+    text for rows that passed their checks, so a duplicate's is read again from the file, at
+    the place staging kept: the file is not read again, however few duplicates it has."""
     keys = ", ".join(table.key)
     key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in table.key)
     # Duplicated keys are few: a hash aggregate finds them, and only their rows are ranked.
@@ -636,26 +638,32 @@ def _mark_duplicates(conn, table: LandingTable, path: Path) -> None:
         )
         """
     )
-    lines = conn.execute(
-        f"select line_number from {STAGED} where reason is not null and raw_text is null"
+    places = conn.execute(
+        f"select line_number, record_at, record_bytes from {STAGED}"
+        " where reason is not null and raw_text is null order by record_at"
     ).fetchall()
-    if not lines:
+    if not places:
         return
-    wanted = pa.array([row[0] for row in lines], pa.int64())
-    for block in RecordBlocks(path, quoted=table.format == "csv"):
-        found = block.filter(pc.is_in(block["line_number"], value_set=wanted))
-        if not len(found):
-            continue
-        text = pa.types.is_large_string(found.schema.field("record").type)
-        conn.register(BLOCK, found)
-        conn.execute(
-            f"""
-            update {STAGED} as s set raw_text = b.raw_text
-            from ({_block_sql(text, trim_line_end=True)}) as b
-            where s.line_number = b.line_number
-            """
-        )
-        conn.unregister(BLOCK)
+    records = read_records(path, [(at, size) for _, at, size in places])
+    conn.register(
+        BLOCK,
+        pa.table(
+            {
+                "line_number": pa.array([p[0] for p in places], pa.int64()),
+                "record_at": pa.array([p[1] for p in places], pa.int64()),
+                "record_bytes": pa.array([p[2] for p in places], pa.int64()),
+                "record": pa.array(records, pa.large_binary()),
+            }
+        ),
+    )
+    conn.execute(
+        f"""
+        update {STAGED} as s set raw_text = b.raw_text
+        from ({_block_sql(False, trim_line_end=True)}) as b
+        where s.line_number = b.line_number
+        """
+    )
+    conn.unregister(BLOCK)
 
 
 def landing_fingerprints(landing_dir: Path) -> dict[str, dict[str, str]]:

@@ -7,9 +7,10 @@ before it is even). Each record keeps its bytes exactly, line end (`\\n` or `\\r
 included, and the number of the line it starts on. Blank records are not rows and are left out.
 A UTF-8 byte-order mark at the start of the file is not part of the first record.
 
-Blocks are Arrow tables (`line_number`, `record`: text, or binary when a record is not valid
-UTF-8) over the bytes as read, which DuckDB scans without a copy: memory is one block,
-whatever the file's size.
+Blocks are Arrow tables (`line_number`; `record_at` and `record_bytes`, where the record's
+bytes lie in the file, so that a few of them can be read again without reading the file;
+`record`: text, or binary when a record is not valid UTF-8) over the bytes as read, which
+DuckDB scans without a copy: memory is one block, whatever the file's size.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class RecordBlocks:
             hashing = None
             carry = b""
             next_line = 1
+            at = 0  # where in the file `data` starts
             first = True
             while True:
                 # The first read is long enough to hold a whole byte-order mark.
@@ -59,11 +61,13 @@ class RecordBlocks:
                 data = carry + chunk if carry else chunk
                 if first and data.startswith(BYTE_ORDER_MARK):
                     data = data[len(BYTE_ORDER_MARK) :]
+                    at = len(BYTE_ORDER_MARK)
                 first = False
-                block, consumed, lines = _split(data, self.quoted, at_end, next_line)
+                block, consumed, lines = _split(data, self.quoted, at_end, next_line, at)
                 if block is not None:
                     yield block
                 next_line += lines
+                at += consumed
                 carry = data[consumed:]
                 if at_end:
                     break
@@ -71,8 +75,9 @@ class RecordBlocks:
         self.checksum = digest.hexdigest()
 
 
-def _split(data: bytes, quoted: bool, at_end: bool, first_line: int):
-    """The complete records in `data`, how many bytes they take and how many lines."""
+def _split(data: bytes, quoted: bool, at_end: bool, first_line: int, at: int):
+    """The complete records in `data` (which starts at byte `at` of the file), how many
+    bytes they take and how many lines."""
     arr = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(arr == NEWLINE)
     if quoted:
@@ -95,6 +100,8 @@ def _split(data: bytes, quoted: bool, at_end: bool, first_line: int):
     block = pa.table(
         {
             "line_number": pa.array(first_line + np.searchsorted(newlines, starts), pa.int64()),
+            "record_at": pa.array(at + starts, pa.int64()),
+            "record_bytes": pa.array(np.diff(offsets), pa.int64()),
             "record": _records(len(starts), offsets, data),
         }
     )
@@ -116,3 +123,13 @@ def _records(n: int, offsets: np.ndarray, data: bytes) -> pa.Array:
     except pa.ArrowInvalid:
         return pa.Array.from_buffers(pa.large_binary(), n, buffers)
     return text
+
+
+def read_records(path: Path, places: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes of the records at these (`record_at`, `record_bytes`) places of a file."""
+    records = []
+    with path.open("rb") as fh:
+        for at, size in places:
+            fh.seek(at)
+            records.append(fh.read(size))
+    return records

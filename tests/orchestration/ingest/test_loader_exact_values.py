@@ -179,3 +179,39 @@ def test_a_timestamp_without_a_zone_is_utc_whatever_the_sessions_zone(conn, tmp_
     ).fetchall()
     assert stored == [("2026-01-01 10:00:00",), ("2026-01-01 09:00:00",)]
     assert conn.execute("select current_setting('TimeZone')").fetchone()[0] == "America/New_York"
+
+
+@pytest.mark.parametrize("block_bytes", [61, 1 << 20])
+def test_a_duplicate_is_quarantined_with_its_exact_text_from_any_block_or_earlier_file(
+    conn, tmp_path, monkeypatch, block_bytes
+):
+    monkeypatch.setattr(records, "BLOCK_BYTES", block_bytes)
+    header = PRODUCTS.encode() + b"\r\n"
+    _land(tmp_path, "shop", "products_1.csv", header + b"p0,Cup,kitchen,2.00,EUR,,\r\n")
+    load_table(conn, landing_table("shop_products"), tmp_path / "landing")
+    twice = 'p1,"Mug\r\n""Größe"", ☕",kitchen,9.50,EUR,,'
+    rows = [twice, "p2,Plate,kitchen,3.00,EUR,,", twice, "p0,Cup again,kitchen,2.00,EUR,,"]
+    landing = _land(
+        tmp_path,
+        "shop",
+        "products_2.csv",
+        b"\xef\xbb\xbf" + header + "\r\n".join(rows).encode() + b"\r\n",
+    )
+    load_table(conn, landing_table("shop_products"), landing)
+    quarantined = conn.execute(
+        "select line_number, reason, raw_record from raw.quarantine order by line_number"
+    ).fetchall()
+    assert quarantined == [
+        (5, "duplicate id product_id: p1", twice),
+        (7, "duplicate id product_id: p0", "p0,Cup again,kitchen,2.00,EUR,,"),
+    ]
+
+
+def test_a_duplicate_json_line_keeps_its_text_byte_for_byte(conn, tmp_path):
+    line = b'{"event_id":"w1","event_type":"search","anonymous_id":"a1",'
+    good = line + b'"occurred_at":"2026-01-01T00:00:00Z","search_query":"caf\xc3\xa9"}\n'
+    landing = _land(tmp_path, "web", "events_1.jsonl", good + good)
+    load_table(conn, landing_table("web_events"), landing)
+    assert conn.execute(
+        "select line_number, reason, raw_record from raw.quarantine"
+    ).fetchall() == [(2, "duplicate id event_id: w1", good.decode().rstrip("\n"))]

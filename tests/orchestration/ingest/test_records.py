@@ -1,6 +1,6 @@
 import pytest
 
-from orchestration.ingest.records import RecordBlocks
+from orchestration.ingest.records import RecordBlocks, read_records
 
 EXCEL = (
     b'\xef\xbb\xbfid,note\r\n1,"two\r\nlines"\r\n\r\n2,"say ""hi"", then go"\r\n'
@@ -55,3 +55,18 @@ def test_a_block_with_invalid_utf8_comes_as_bytes_to_find_the_bad_record(tmp_pat
     path.write_bytes(b'{"a": "ok"}\n{"a": "\xff"}\n')
     blocks = list(RecordBlocks(path, quoted=False))
     assert blocks[0]["record"].to_pylist() == [b'{"a": "ok"}\n', b'{"a": "\xff"}\n']
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 1 << 20])
+def test_each_record_knows_where_its_bytes_are_in_the_file(tmp_path, block_bytes):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(EXCEL)
+    blocks = list(RecordBlocks(path, quoted=True, block_bytes=block_bytes))
+    places = [
+        (at, size)
+        for block in blocks
+        for at, size in zip(
+            block["record_at"].to_pylist(), block["record_bytes"].to_pylist(), strict=True
+        )
+    ]
+    assert read_records(path, places) == [record for _, record in _records(path, block_bytes)[0]]
