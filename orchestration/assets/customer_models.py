@@ -30,20 +30,23 @@ def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Point-in-time features per person at the as-of date and at each training cutoff."""
     with duckdb.get_connection() as conn:
         as_of = warehouse.as_of(conn)
-        frame = features.compute(conn, ml_io.FEATURE_RELATIONS, classifiers.cutoffs(as_of))
-        rows = warehouse.replace_table(conn, "ml", "customer_features", frame)
-    latest = frame[frame["cutoff_at"] == as_of]
+        conn.execute("create schema if not exists ml")
+        rows = features.store(
+            conn, ml_io.FEATURE_RELATIONS, classifiers.cutoffs(as_of), "ml.customer_features"
+        )
+        cutoffs = conn.execute(
+            "select strftime(cutoff_at, '%Y-%m-%d %H:%M'), count(*) from ml.customer_features"
+            " group by 1 order by 1"
+        ).fetchall()
+        latest = conn.execute(
+            "select * from ml.customer_features where cutoff_at = ? order by person_id limit 10",
+            [as_of.to_pydatetime()],
+        ).df()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "people_at_as_of": len(latest),
-            "cutoffs": dg.MetadataValue.json(
-                frame["cutoff_at"]
-                .dt.strftime("%Y-%m-%d %H:%M")
-                .value_counts()
-                .sort_index()
-                .to_dict()
-            ),
+            "people_at_as_of": dict(cutoffs).get(as_of.strftime("%Y-%m-%d %H:%M"), 0),
+            "cutoffs": dg.MetadataValue.json(dict(cutoffs)),
             "preview": dg.MetadataValue.md(warehouse.preview_markdown(latest)),
         }
     )

@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 
 from ml.classifiers import CHURN, PURCHASE
-from ml.features import FEATURE_COLUMNS, FeatureCache, build_features
+from ml.features import (
+    FEATURE_COLUMNS,
+    RELATIONS,
+    FeatureCache,
+    build_features,
+    compute,
+    frames_connection,
+    store,
+)
 
 CUTOFF = pd.Timestamp("2026-06-01")
 
@@ -106,3 +114,19 @@ def test_features_at_several_cutoffs_match_one_cutoff_at_a_time():
     assert cache.at(cutoffs[0]).index.tolist() == ["a"]  # b and c were not known yet
     one = build_features(pd.Series(["a", "b", "c"]), orders, email, web, CUTOFF)
     pd.testing.assert_frame_equal(cache.at(CUTOFF), one, check_names=False)
+
+
+def test_features_stored_in_the_warehouse_are_the_features_computed():
+    orders, email, web = _facts()
+    first_seen = pd.Series(
+        pd.to_datetime(["2026-01-10", "2026-03-01", "2026-05-30"]), index=["a", "b", "c"]
+    )
+    facts = {"orders": orders, "email_events": email, "web_events": web}
+    cutoffs = [CUTOFF - pd.Timedelta(days=100), CUTOFF]
+    with frames_connection(facts, first_seen) as conn:
+        relations = {name: name for name in RELATIONS}
+        computed = compute(conn, relations, cutoffs)
+        assert store(conn, relations, cutoffs, "stored") == len(computed) == 4
+        stored = conn.execute("select * from stored order by cutoff_at, person_id").df()
+    pd.testing.assert_frame_equal(stored, computed, check_dtype=False)
+    assert stored[FEATURE_COLUMNS].dtypes.eq("float64").all()
