@@ -18,6 +18,7 @@ STAGES = ["generate", "load", "duckdb_read", "models", "ml", "customer_view", "e
 LANDING_STAGES = ("generate", "load", "duckdb_read")
 # Stages that run dbt: their SQL is run again by DuckDB alone for the ratio.
 DBT_STAGES = ("models", "customer_view", "email")
+STEPS_SHOWN = 5
 
 
 def _landing_rows(report: dict) -> int:
@@ -98,6 +99,9 @@ def main() -> int:
             f"{report['peak_child_rss_mb']:>13.0f} {report['peak_tree_rss_mb']:>11.0f} "
             f"{f'{per_second:,.0f}' if per_second else '':>10}  {rows}"
         )
+        if report.get("steps"):
+            slowest = list(report["steps"].items())[:STEPS_SHOWN]
+            print(f"{'':<11} slowest steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
         if stage == "duckdb_read":
             load = next(r for r in reports if r["stage"] == "load")
             print(

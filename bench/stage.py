@@ -153,12 +153,12 @@ def _run(args: argparse.Namespace) -> dict:
         defs = build_definitions()
         job = defs.resolve_implicit_global_asset_job_def()
         keys = selection(args.stage).resolve(defs.resolve_asset_graph())
+        instance = dg.DagsterInstance.ephemeral()
         result = job.execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
-            asset_selection=list(keys),
-            raise_on_error=False,
+            instance=instance, asset_selection=list(keys), raise_on_error=False
         )
         ok = result.success
+        steps = _step_seconds(instance, result.run_id)
         detail = {}
         for event in result.get_asset_materialization_events():
             metadata = event.materialization.metadata
@@ -179,7 +179,23 @@ def _run(args: argparse.Namespace) -> dict:
         ),
         "rows": detail,
     }
+    if args.stage not in ("generate", DUCKDB_READ):
+        report["steps"] = steps
     return report
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Each step's wall time, slowest first, from the run's event log."""
+    started, seconds = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 2)
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
 
 if __name__ == "__main__":
