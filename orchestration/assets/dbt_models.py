@@ -2,7 +2,10 @@
 view and segments, campaign measurement; dbt tests are asset checks."""
 
 import json
+import os
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,6 +16,7 @@ from orchestration import settings
 from orchestration.identity.explanations import identity_metadata
 
 IDENTITY_LINKS = dg.AssetKey(["identity_links"])
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 dbt_project = DbtProject(
     project_dir=settings.dbt_project_dir(), profiles_dir=settings.dbt_project_dir()
@@ -47,7 +51,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: D
     # identity_links' explanation reads the warehouse, which dbt holds until it finishes;
     # outputs must keep dbt's order, so its output and everything after it wait for the end.
     held = []
-    for event in dbt.cli(["build", "--vars", dbt_vars], context=context).stream():
+    invocation = dbt.cli(["build", "--vars", dbt_vars], context=context)
+    for event in invocation.stream():
         if not held and not (
             isinstance(event, dg.Output)
             and context.asset_key_for_output(event.output_name) == IDENTITY_LINKS
@@ -55,12 +60,28 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: D
             yield event
         else:
             held.append(event)
+    _keep_parse(Path(invocation.target_path))
     if held:
         with duckdb.get_connection() as conn:
             extra = identity_metadata(conn, settings.identity_match_threshold())
         output, *rest = held
         yield output.with_metadata({**output.metadata, **_as_metadata(extra)})
         yield from rest
+
+
+def _keep_parse(invocation_target: Path) -> None:
+    """Let the run's next dbt step start from this one's parse. dagster-dbt starts every
+    invocation from target/partial_parse.msgpack, which `dbt parse` wrote without the run's
+    vars, so each one parsed the whole project again (6.5 s against 3.8 s from a parse of
+    the same vars); the file this invocation left was parsed with them."""
+    parsed = invocation_target / PARTIAL_PARSE
+    if not parsed.exists():
+        return
+    shared = Path(dbt_project.project_dir) / dbt_project.target_path / PARTIAL_PARSE
+    # Renamed into place: a run starting now reads the old file or this one, never half.
+    partial = shared.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
+    shutil.copyfile(parsed, partial)
+    os.replace(partial, shared)
 
 
 def _as_metadata(values: dict) -> dict[str, dg.MetadataValue]:

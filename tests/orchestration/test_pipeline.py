@@ -93,6 +93,14 @@ def _landed_rows(path: Path) -> int:
     return len(lines) - (1 if path.suffix == ".csv" else 0)
 
 
+def test_the_runs_later_dbt_steps_start_from_the_first_ones_parse(pipeline):
+    target = settings.dbt_project_dir() / "target"
+    run = pipeline["result"].run_id[:7]
+    logs = sorted(target.glob(f"*-{run}-*/dbt.log"), key=lambda log: log.stat().st_mtime)
+    assert len(logs) >= 3  # staging and core, the customer view, the reports
+    assert not [log for log in logs[1:] if "Unable to do partial parsing" in log.read_text()]
+
+
 def test_row_counts_reconcile_with_the_landed_files(pipeline, warehouse):
     landing = pipeline["root"] / "landing"
     audit = warehouse.execute(
