@@ -103,13 +103,19 @@ def test_churn_population_is_past_buyers_only():
     assert f[PURCHASE.population(f)].index.tolist() == ["a", "b", "c"]
 
 
-def test_features_at_several_cutoffs_match_one_cutoff_at_a_time():
+def _two_cutoffs():
+    """Facts, when each person was first seen, and two cutoffs (only a is known at the first)."""
     orders, email, web = _facts()
     first_seen = pd.Series(
         pd.to_datetime(["2026-01-10", "2026-03-01", "2026-05-30"]), index=["a", "b", "c"]
     )
     facts = {"orders": orders, "email_events": email, "web_events": web}
-    cutoffs = [CUTOFF - pd.Timedelta(days=100), CUTOFF]
+    return facts, first_seen, [CUTOFF - pd.Timedelta(days=100), CUTOFF]
+
+
+def test_features_at_several_cutoffs_match_one_cutoff_at_a_time():
+    facts, first_seen, cutoffs = _two_cutoffs()
+    orders, email, web = facts["orders"], facts["email_events"], facts["web_events"]
     cache = FeatureCache.from_facts(facts, first_seen, cutoffs)
     assert cache.at(cutoffs[0]).index.tolist() == ["a"]  # b and c were not known yet
     one = build_features(pd.Series(["a", "b", "c"]), orders, email, web, CUTOFF)
@@ -117,12 +123,7 @@ def test_features_at_several_cutoffs_match_one_cutoff_at_a_time():
 
 
 def test_features_stored_in_the_warehouse_are_the_features_computed():
-    orders, email, web = _facts()
-    first_seen = pd.Series(
-        pd.to_datetime(["2026-01-10", "2026-03-01", "2026-05-30"]), index=["a", "b", "c"]
-    )
-    facts = {"orders": orders, "email_events": email, "web_events": web}
-    cutoffs = [CUTOFF - pd.Timedelta(days=100), CUTOFF]
+    facts, first_seen, cutoffs = _two_cutoffs()
     with frames_connection(facts, first_seen) as conn:
         relations = {name: name for name in RELATIONS}
         computed = compute(conn, relations, cutoffs)
