@@ -32,6 +32,7 @@ def _raw_asset(table: LandingTable) -> dg.AssetsDefinition:
     )
     def _load(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as conn:
+            conn.execute(f"set memory_limit = '{settings.load_memory_limit()}'")
             result = load_table(conn, table, settings.landing_dir())
             total_rows = conn.execute(f"select count(*) from raw.{table.name}").fetchall()[0][0]
             loaded_at = result.loaded_at
