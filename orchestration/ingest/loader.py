@@ -599,8 +599,8 @@ def _settle(conn, table: LandingTable, path: Path, f: FileLoad, now: datetime) -
 
 def _mark_duplicates(conn, table: LandingTable, path: Path) -> None:
     """A key loaded before, or earlier in this file, is a duplicate id. Staging keeps no raw
-    text for rows that passed their checks, so a duplicate's is read again from the file, at
-    the place staging kept: the file is not read again, however few duplicates it has."""
+    text for rows that passed their checks, so a duplicate's is read from the file at the
+    place staging kept for it: a seek per duplicate, not a second pass over the file."""
     keys = ", ".join(table.key)
     key_text = " || '/' || ".join(f"cast({k} as varchar)" for k in table.key)
     # Duplicated keys are few: a hash aggregate finds them, and only their rows are ranked.
