@@ -38,6 +38,10 @@ def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
             "select strftime(cutoff_at, '%Y-%m-%d %H:%M'), count(*) from ml.customer_features"
             " group by 1 order by 1"
         ).fetchall()
+        people_at_as_of = conn.execute(
+            "select count(*) from ml.customer_features where cutoff_at = ?",
+            [as_of.to_pydatetime()],
+        ).fetchone()[0]
         latest = conn.execute(
             "select * from ml.customer_features where cutoff_at = ? order by person_id limit 10",
             [as_of.to_pydatetime()],
@@ -45,7 +49,7 @@ def customer_features(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "people_at_as_of": dict(cutoffs).get(as_of.strftime("%Y-%m-%d %H:%M"), 0),
+            "people_at_as_of": people_at_as_of,
             "cutoffs": dg.MetadataValue.json(dict(cutoffs)),
             "preview": dg.MetadataValue.md(warehouse.preview_markdown(latest)),
         }

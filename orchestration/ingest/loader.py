@@ -644,18 +644,16 @@ def _mark_duplicates(conn, table: LandingTable, path: Path) -> None:
     ).fetchall()
     if not places:
         return
-    records = read_records(path, [(at, size) for _, at, size in places])
-    conn.register(
-        BLOCK,
-        pa.table(
-            {
-                "line_number": pa.array([p[0] for p in places], pa.int64()),
-                "record_at": pa.array([p[1] for p in places], pa.int64()),
-                "record_bytes": pa.array([p[2] for p in places], pa.int64()),
-                "record": pa.array(records, pa.large_binary()),
-            }
-        ),
+    lines, ats, sizes = zip(*places, strict=True)
+    found = pa.table(
+        {
+            "line_number": pa.array(lines, pa.int64()),
+            "record_at": pa.array(ats, pa.int64()),
+            "record_bytes": pa.array(sizes, pa.int64()),
+            "record": pa.array(read_records(path, zip(ats, sizes, strict=True)), pa.large_binary()),
+        }
     )
+    conn.register(BLOCK, found)
     conn.execute(
         f"""
         update {STAGED} as s set raw_text = b.raw_text

@@ -16,7 +16,7 @@ DuckDB scans without a copy: memory is one block, whatever the file's size.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def _records(n: int, offsets: np.ndarray, data: bytes) -> pa.Array:
     return text
 
 
-def read_records(path: Path, places: list[tuple[int, int]]) -> list[bytes]:
+def read_records(path: Path, places: Iterable[tuple[int, int]]) -> list[bytes]:
     """The bytes of the records at these (`record_at`, `record_bytes`) places of a file."""
     records = []
     with path.open("rb") as fh:
